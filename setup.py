@@ -1,0 +1,25 @@
+"""Plain pip install of bisenet_ros (training, export, offline inference without ROS).
+
+The ROS 2 build (messages, launch, config) goes through CMakeLists.txt and colcon.
+"""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="bisenet_ros",
+    version="0.1.0",
+    description="Real-time semantic segmentation (BiSeNetV1/V2) for ROS 2 robots and vehicles",
+    packages=find_packages(include=["bisenet_ros", "bisenet_ros.*"]),
+    python_requires=">=3.10",
+    install_requires=["numpy", "opencv-python-headless", "PyYAML", "tqdm", "onnxruntime"],
+    extras_require={
+        "train": ["torch>=2.1", "onnx", "onnxscript", "tensorboard"],
+        "bag": ["rosbags"],
+    },
+    entry_points={
+        "console_scripts": [
+            "bisenet = bisenet_ros.cli:main",
+            "segment_node = bisenet_ros.ros.segment_node:main",
+        ]
+    },
+)
