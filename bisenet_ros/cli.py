@@ -1,0 +1,54 @@
+"""The ``bisenet`` command: one entry point for everything that is not the node.
+
+Each package contributes its own subcommands through ``add_commands(subparsers)`` in its
+``commands`` module, imported lazily so that ``bisenet train`` never imports ROS and a
+Jetson without training dependencies can still run ``bisenet infer``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+# subcommand -> module that defines it
+COMMANDS = {
+    "export": "bisenet_ros.export.commands",
+    "infer": "bisenet_ros.inference.commands",
+    "bench": "bisenet_ros.inference.commands",
+    "train": "bisenet_ros.training.commands",
+    "evaluate": "bisenet_ros.training.commands",
+    "check-dataset": "bisenet_ros.training.commands",
+    "node": "bisenet_ros.ros.commands",
+    "demo": "bisenet_ros.ros.commands",
+}
+
+
+def build_parser(argv: list[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bisenet", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    wanted = next((a for a in argv if a in COMMANDS), None)
+    modules = [COMMANDS[wanted]] if wanted else sorted(set(COMMANDS.values()))
+    for name in modules:
+        try:
+            importlib.import_module(name).add_commands(sub)
+        except ImportError as error:  # e.g. no torch on a Jetson, no rclpy on a trainer
+            if wanted:
+                raise SystemExit(f"bisenet {wanted}: cannot import {name}: {error}") from error
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv).parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    return int(args.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
