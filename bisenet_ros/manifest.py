@@ -109,7 +109,9 @@ class Manifest:
             raise ManifestError("invalid manifest: " + "; ".join(problems))
 
     def with_classes(
-        self, class_names: list[str], palette: list[tuple[int, int, int]] | None = None,
+        self,
+        class_names: list[str],
+        palette: list[tuple[int, int, int]] | None = None,
         drivable_ids: list[int] | None = None,
     ) -> Manifest:
         """A copy for a new class table (fine-tuning onto another dataset)."""
@@ -175,16 +177,29 @@ class Manifest:
             names, palette = [n for n, _ in CITYSCAPES], [c for _, c in CITYSCAPES]
             drivable = [0]
         else:
-            names, palette = [f"class_{i}" for i in range(num_classes)], default_palette(num_classes)
+            names, palette = (
+                [f"class_{i}" for i in range(num_classes)],
+                default_palette(num_classes),
+            )
             drivable = []
-        mean, std = (IMAGENET_MEAN, IMAGENET_STD) if variant == "mmseg" else (
-            COINCHEUNG_MEAN, COINCHEUNG_STD)
-        return cls(arch=arch, class_names=names, palette=palette, mean=mean, std=std,
-                   drivable_ids=drivable, variant=variant)
+        mean, std = (
+            (IMAGENET_MEAN, IMAGENET_STD)
+            if variant == "mmseg"
+            else (COINCHEUNG_MEAN, COINCHEUNG_STD)
+        )
+        return cls(
+            arch=arch,
+            class_names=names,
+            palette=palette,
+            mean=mean,
+            std=std,
+            drivable_ids=drivable,
+            variant=variant,
+        )
 
 
 def sidecar_path(model_path: str | Path) -> Path:
-    """Where the manifest of an exported model file lives: ``model.onnx`` -> ``model.manifest.yaml``."""
+    """The manifest beside an exported model: ``model.onnx`` -> ``model.manifest.yaml``."""
     model_path = Path(model_path)
     return model_path.with_name(model_path.stem + ".manifest.yaml")
 

@@ -79,8 +79,13 @@ def export_onnx(
     dummy = torch.zeros(1, 3, height, width)
     with torch.no_grad():
         torch.onnx.export(
-            graph, (dummy,), str(path), dynamo=False, opset_version=opset,
-            input_names=["input"], output_names=names,
+            graph,
+            (dummy,),
+            str(path),
+            dynamo=False,
+            opset_version=opset,
+            input_names=["input"],
+            output_names=names,
             dynamic_axes={n: {0: "batch"} for n in ["input", *names]},
         )
     proto = onnx.load(str(path))
@@ -88,8 +93,15 @@ def export_onnx(
     onnx.checker.check_model(proto)
     onnx.save(proto, str(path))
     manifest.save(sidecar_path(path))
-    log.info("exported %s (%s, %dx%d, opset %d) and %s", path, "+".join(names), height, width,
-             opset, sidecar_path(path).name)
+    log.info(
+        "exported %s (%s, %dx%d, opset %d) and %s",
+        path,
+        "+".join(names),
+        height,
+        width,
+        opset,
+        sidecar_path(path).name,
+    )
     return path
 
 

@@ -20,7 +20,9 @@ class DetailBranch(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.S1 = nn.Sequential(ConvBNReLU(3, 64, stride=2), ConvBNReLU(64, 64))
-        self.S2 = nn.Sequential(ConvBNReLU(64, 64, stride=2), ConvBNReLU(64, 64), ConvBNReLU(64, 64))
+        self.S2 = nn.Sequential(
+            ConvBNReLU(64, 64, stride=2), ConvBNReLU(64, 64), ConvBNReLU(64, 64)
+        )
         self.S3 = nn.Sequential(
             ConvBNReLU(64, 128, stride=2), ConvBNReLU(128, 128), ConvBNReLU(128, 128)
         )
@@ -70,7 +72,9 @@ class GatherExpansionS1(nn.Module):
         super().__init__()
         mid = in_chan * expansion
         self.conv1 = ConvBNReLU(in_chan, in_chan)
-        self.dwconv = nn.Sequential(*_conv_bn(in_chan, mid, 3, groups=in_chan), nn.ReLU(inplace=True))
+        self.dwconv = nn.Sequential(
+            *_conv_bn(in_chan, mid, 3, groups=in_chan), nn.ReLU(inplace=True)
+        )
         self.conv2 = nn.Sequential(*_conv_bn(mid, out_chan, 1))
         self.conv2[1].last_bn = True
         self.relu = nn.ReLU(inplace=True)
@@ -91,7 +95,8 @@ class GatherExpansionS2(nn.Module):
         self.conv2 = nn.Sequential(*_conv_bn(mid, out_chan, 1))
         self.conv2[1].last_bn = True
         self.shortcut = nn.Sequential(
-            *_conv_bn(in_chan, in_chan, 3, stride=2, groups=in_chan), *_conv_bn(in_chan, out_chan, 1)
+            *_conv_bn(in_chan, in_chan, 3, stride=2, groups=in_chan),
+            *_conv_bn(in_chan, out_chan, 1),
         )
         self.relu = nn.ReLU(inplace=True)
 
@@ -127,7 +132,9 @@ class SemanticBranch(nn.Module):
 class BilateralGuidedAggregation(nn.Module):
     """Each branch gates the other at its own resolution, then the two are summed."""
 
-    def __init__(self, chan: int = 128, upsample_mode: str = "nearest", pointwise_bias: bool = False):
+    def __init__(
+        self, chan: int = 128, upsample_mode: str = "nearest", pointwise_bias: bool = False
+    ):
         super().__init__()
         self.upsample_mode = upsample_mode
         self.left1 = nn.Sequential(
@@ -177,7 +184,8 @@ class FCNHead(nn.Module):
     def __init__(self, in_chan: int, mid_chan: int, num_classes: int, num_convs: int = 2):
         super().__init__()
         chans = [in_chan] + [mid_chan] * num_convs
-        self.convs = nn.Sequential(*(ConvBNReLU(a, b) for a, b in zip(chans, chans[1:])))
+        pairs = zip(chans, chans[1:], strict=False)
+        self.convs = nn.Sequential(*(ConvBNReLU(a, b) for a, b in pairs))
         self.drop = nn.Dropout(0.1)
         self.conv_seg = nn.Conv2d(mid_chan, num_classes, 1)
 
@@ -228,6 +236,6 @@ class BiSeNetV2(nn.Module):
             return logits
         aux = [
             resize_to(getattr(self, name)(feat), x, "bilinear")
-            for name, feat in zip(self.aux_names, stages[:4])
+            for name, feat in zip(self.aux_names, stages[:4], strict=True)
         ]
         return logits, aux

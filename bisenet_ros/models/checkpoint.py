@@ -113,7 +113,7 @@ _MMSEG_V1_PREFIXES = [
 def _rename_prefix(key: str, table: list[tuple[str, str]]) -> str | None:
     for theirs, ours in table:
         if key.startswith(theirs):
-            return ours + key[len(theirs):]
+            return ours + key[len(theirs) :]
     return None
 
 
@@ -127,7 +127,7 @@ def mmseg_v2_name(key: str) -> str:
         stage, index, rest = _MMSEG_STAGES[m[1]], m[2], m[3]
         for stride2, theirs, ours in _MMSEG_GE_PARTS:
             if stride2 == (index == "0") and rest.startswith(theirs):
-                rest = ours + rest[len(theirs):]
+                rest = ours + rest[len(theirs) :]
                 break
         else:
             rest = re.sub(r"^conv2\.0\.conv\.", "conv2.0.", rest)
@@ -150,8 +150,12 @@ def _torch_load(path: Path) -> object:
     except Exception as safe_error:  # noqa: BLE001 - retried below, then reported
         # mmsegmentation checkpoints pickle their training meta (config objects); only the
         # tensors are used, but reading them needs the full unpickler.
-        log.warning("%s is not a plain tensor pickle (%s); reading it as a full pickle: "
-                    "only load checkpoints you trust", path, str(safe_error).splitlines()[0])
+        log.warning(
+            "%s is not a plain tensor pickle (%s); reading it as a full pickle: "
+            "only load checkpoints you trust",
+            path,
+            str(safe_error).splitlines()[0],
+        )
         try:
             return torch.load(path, map_location="cpu", weights_only=False)
         except Exception as error:
@@ -197,7 +201,8 @@ def detect_layout(state: dict[str, torch.Tensor]) -> tuple[str, str]:
             return arch, layout
     raise CheckpointError(
         "unrecognised checkpoint layout: expected CoinCheung/BiSeNet names (detail., segment., "
-        f"bga., head. or cp., sp., ffm.) or mmsegmentation names (backbone.); first keys: {keys[:5]}"
+        "bga., head. or cp., sp., ffm.) or mmsegmentation names (backbone.); "
+        f"first keys: {keys[:5]}"
     )
 
 
@@ -251,34 +256,53 @@ def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: 
     dropped = sorted(k for k in state if k not in own and AUX_HEAD.match(k) and not wants_aux)
     state = {k: v for k, v in state.items() if k not in dropped}
     if dropped:
-        log.info("%s: ignoring %d auxiliary-head tensors (not used for inference)", source,
-                 len(dropped))
+        log.info(
+            "%s: ignoring %d auxiliary-head tensors (not used for inference)", source, len(dropped)
+        )
 
-    reinit = sorted(k for k in own if CLASSIFIER.match(k) and k in state
-                    and state[k].shape != own[k].shape and state[k].shape[1:] == own[k].shape[1:])
+    reinit = sorted(
+        k
+        for k in own
+        if CLASSIFIER.match(k)
+        and k in state
+        and state[k].shape != own[k].shape
+        and state[k].shape[1:] == own[k].shape[1:]
+    )
     fresh_aux = sorted(k for k in own if AUX_HEAD.match(k) and k not in state)
     optional = set(reinit) | set(fresh_aux)
-    missing = sorted(k for k in own if k not in state and k not in optional
-                     and not k.endswith("num_batches_tracked"))
+    missing = sorted(
+        k
+        for k in own
+        if k not in state and k not in optional and not k.endswith("num_batches_tracked")
+    )
     unexpected = sorted(k for k in state if k not in own)
     mismatched = sorted(
         f"{k}: file {tuple(state[k].shape)} vs network {tuple(own[k].shape)}"
-        for k in own if k in state and k not in optional and state[k].shape != own[k].shape
+        for k in own
+        if k in state and k not in optional and state[k].shape != own[k].shape
     )
     if missing or unexpected or mismatched:
         parts = []
-        for title, names in [("missing", missing), ("unexpected", unexpected),
-                             ("mis-shaped", mismatched)]:
+        for title, names in [
+            ("missing", missing),
+            ("unexpected", unexpected),
+            ("mis-shaped", mismatched),
+        ]:
             if names:
-                shown = ", ".join(names[:12]) + (f", ... ({len(names)} in all)" if len(names) > 12 else "")
+                shown = ", ".join(names[:12]) + (
+                    f", ... ({len(names)} in all)" if len(names) > 12 else ""
+                )
                 parts.append(f"{len(names)} {title}: {shown}")
         raise CheckpointError(f"{source} does not fit the network: " + "; ".join(parts))
 
     if reinit:
         log.warning("%s: class count differs; re-initialised classifier layers %s", source, reinit)
     if fresh_aux:
-        log.warning("%s: has no auxiliary heads; %d auxiliary-head tensors start fresh", source,
-                    len(fresh_aux))
+        log.warning(
+            "%s: has no auxiliary heads; %d auxiliary-head tensors start fresh",
+            source,
+            len(fresh_aux),
+        )
     merged = {k: (own[k] if k in optional or k not in state else state[k]) for k in own}
     model.load_state_dict(merged, strict=True)
 
@@ -299,10 +323,17 @@ def save_checkpoint(
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu()
-             for k, v in model.state_dict().items()}
-    payload = {"format": FORMAT, "format_version": FORMAT_VERSION,
-               "manifest": manifest.to_dict(), "state_dict": state, **(extra or {})}
+    state = {
+        k: (v.detach().half() if half and v.is_floating_point() else v.detach()).cpu()
+        for k, v in model.state_dict().items()
+    }
+    payload = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "manifest": manifest.to_dict(),
+        "state_dict": state,
+        **(extra or {}),
+    }
     atomic_torch_save(payload, path)
     return path
 
