@@ -10,6 +10,7 @@ sidecar YAML beside the file.
 from __future__ import annotations
 
 import logging
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -77,7 +78,10 @@ def export_onnx(
     graph = (IdsHead(model, confidence) if output == "ids" else model).eval()
     names = ["logits"] if output == "logits" else (["ids", "confidence"] if confidence else ["ids"])
     dummy = torch.zeros(1, 3, height, width)
-    with torch.no_grad():
+    # The TorchScript exporter is deprecated but the torch.export-based one cannot trace
+    # this network with a dynamic batch (torch 2.13); silence the deprecation notice only.
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
         torch.onnx.export(
             graph,
             (dummy,),
