@@ -1,0 +1,144 @@
+"""int8 static quantisation of an exported graph for ONNX Runtime on the CPU.
+
+Weights per channel (int8), activations per tensor (uint8) in QDQ format, with activation
+ranges calibrated on real frames run through the same preprocessing as inference. The
+classifier's last upsampling and the argmax/softmax tail stay in float: quantised logits
+produce ties that argmax would break toward the lower class id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+from onnxruntime.quantization import (
+    CalibrationDataReader,
+    CalibrationMethod,
+    QuantFormat,
+    QuantType,
+    quantize_static,
+)
+from onnxruntime.quantization.shape_inference import quant_pre_process
+
+from ..manifest import Manifest, sidecar_path
+from .onnx import read_onnx_manifest, set_manifest_metadata
+
+log = logging.getLogger(__name__)
+
+METHODS = {
+    "minmax": CalibrationMethod.MinMax,
+    "entropy": CalibrationMethod.Entropy,
+    "percentile": CalibrationMethod.Percentile,
+}
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+TAIL_OPS = {"ArgMax", "Softmax", "ReduceMax", "Cast", "Mul", "Round"}
+
+
+def calibration_files(folder: str | Path, limit: int) -> list[Path]:
+    """Up to ``limit`` images from ``folder`` (recursively), spread evenly over its sorted list."""
+    files = sorted(
+        p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+    )
+    if not files:
+        raise FileNotFoundError(f"no calibration images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
+    step = max(1, len(files) // limit)
+    return files[::step][:limit]
+
+
+class FrameReader(CalibrationDataReader):
+    """Feeds calibration frames one at a time, preprocessed exactly as inference does."""
+
+    def __init__(self, files: list[Path], manifest: Manifest, input_name: str) -> None:
+        self.files = list(files)
+        self.manifest = manifest
+        self.input_name = input_name
+        self._next = 0
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        from ..inference.preprocess import preprocess
+
+        if self._next >= len(self.files):
+            return None
+        path = self.files[self._next]
+        self._next += 1
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            raise ValueError(f"cannot read calibration image {path}")
+        batch, _ = preprocess([image], self.manifest, "bgr", "stretch")
+        return {self.input_name: batch}
+
+    def rewind(self) -> None:
+        self._next = 0
+
+
+def float_tail(model: onnx.ModelProto) -> list[str]:
+    """Names of the nodes from the last Resize/Conv before the argmax to the graph outputs."""
+    producer = {out: node for node in model.graph.node for out in node.output}
+    keep, stack = set(), [o.name for o in model.graph.output]
+    while stack:
+        node = producer.get(stack.pop())
+        if node is None or node.name in keep:
+            continue
+        keep.add(node.name)
+        if node.op_type in TAIL_OPS or node.op_type == "Resize":
+            stack.extend(node.input)
+    return sorted(keep)
+
+
+def is_quantized(path: str | Path) -> bool:
+    """Whether an ONNX graph holds quantised (QDQ or QOperator) nodes."""
+    model = onnx.load(str(path), load_external_data=False)
+    return any(
+        n.op_type in ("QuantizeLinear", "QLinearConv", "ConvInteger") for n in model.graph.node
+    )
+
+
+def quantize_onnx(
+    fp32_path: str | Path,
+    output: str | Path,
+    calibration: str | Path,
+    num_images: int = 32,
+    method: str = "minmax",
+) -> Path:
+    """Write an int8 copy of ``fp32_path`` calibrated on images from the ``calibration`` folder.
+
+    The manifest is carried over (metadata and sidecar).
+    """
+    if method not in METHODS:
+        raise ValueError(f"calibration method must be one of {sorted(METHODS)}, not {method!r}")
+    manifest = read_onnx_manifest(fp32_path)
+    files = calibration_files(calibration, num_images)
+    output = Path(output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=".quantize-") as work:
+        prepared = Path(work) / "prepared.onnx"
+        quant_pre_process(str(fp32_path), str(prepared))
+        model = onnx.load(str(prepared))
+        input_name = model.graph.input[0].name
+        excluded = float_tail(model)
+        log.info(
+            "calibrating int8 ranges (%s) on %d images from %s", method, len(files), calibration
+        )
+        quantized = Path(work) / "quantized.onnx"
+        quantize_static(
+            str(prepared),
+            str(quantized),
+            FrameReader(files, manifest, input_name),
+            quant_format=QuantFormat.QDQ,
+            per_channel=True,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            nodes_to_exclude=excluded,
+            calibrate_method=METHODS[method],
+        )
+        model = onnx.load(str(quantized))
+        set_manifest_metadata(model, manifest)
+        onnx.save(model, str(quantized))
+        os.replace(quantized, output)
+    manifest.save(sidecar_path(output))
+    return output

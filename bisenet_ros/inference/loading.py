@@ -1,0 +1,117 @@
+"""Turn a model file into a ready backend, deriving (and caching) the file each backend runs.
+
+A checkpoint is exported to ONNX for onnxruntime, an ONNX graph is quantised for int8, and
+an ONNX graph is built into an engine for TensorRT; each derived file is cached under a key
+of everything it depends on, so it is made once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from pathlib import Path
+
+from ..manifest import Manifest, sidecar_path
+from .backends.base import Backend
+from .cache import cache_dir, file_hash, key_of
+
+log = logging.getLogger(__name__)
+
+
+def load_backend(
+    name: str,
+    kind: str,
+    path: Path,
+    precision: str,
+    threads: int | None,
+    cuda_graphs: bool,
+    calibration_images: str | Path | None,
+    cache_dir: str | Path | None,
+) -> tuple[Backend, Manifest]:
+    """The backend ``name`` running the model in ``path`` (of ``kind``), and its manifest."""
+    if cuda_graphs and name != "torch":
+        raise ValueError("cuda_graphs applies to the torch backend only")
+    if name == "torch":
+        return _torch(path, precision, threads, cuda_graphs)
+    if name == "onnxruntime":
+        return _onnxruntime(kind, path, precision, threads, calibration_images, cache_dir)
+    if name == "tensorrt":
+        from .backends.tensorrt_backend import TensorRTBackend
+
+        return TensorRTBackend.load(kind, path, precision, calibration_images, cache_dir)
+    raise ValueError(f"unknown backend {name!r}")
+
+
+def _torch(path: Path, precision: str, threads: int | None, cuda_graphs: bool):
+    import torch
+
+    from ..models import load_checkpoint
+    from .backends.torch_backend import TorchBackend
+
+    if threads:
+        torch.set_num_threads(threads)
+    model, manifest = load_checkpoint(path)
+    return TorchBackend(model, precision, cuda_graphs=cuda_graphs), manifest
+
+
+def _onnxruntime(kind, path, precision, threads, calibration_images, cache):
+    from ..export.onnx import read_onnx_manifest
+    from ..export.quantize import is_quantized
+    from .backends.onnxruntime_backend import OnnxRuntimeBackend
+
+    onnx_path = exported_onnx(path, cache) if kind == "checkpoint" else path
+    quantized = is_quantized(onnx_path)
+    if precision == "int8" and not quantized:
+        if calibration_images is None:
+            raise ValueError(
+                f"{path} is not quantised: give calibration_images (a folder of frames) or "
+                "quantise it ahead of time with `bisenet export int8`"
+            )
+        onnx_path = quantized_onnx(onnx_path, calibration_images, cache)
+        quantized = True
+    manifest = read_onnx_manifest(onnx_path)
+    return OnnxRuntimeBackend(onnx_path, precision, threads, quantized=quantized), manifest
+
+
+def exported_onnx(checkpoint: Path, cache: str | Path | None = None) -> Path:
+    """The checkpoint's ONNX graph (ids + confidence head, manifest size), exported once."""
+    import torch
+
+    from ..export.onnx import export_onnx
+    from ..models import load_checkpoint
+
+    key = key_of(weights=file_hash(checkpoint), head="ids+confidence", torch=torch.__version__)
+    target = cache_dir(cache) / "onnx" / f"{checkpoint.stem}-{key}.onnx"
+    if not target.is_file():
+        log.info("exporting %s to %s", checkpoint, target)
+        model, manifest = load_checkpoint(checkpoint)
+        _atomic(target, lambda tmp: export_onnx(model, manifest, tmp, confidence=True))
+    return target
+
+
+def quantized_onnx(fp32: Path, calibration_images: str | Path, cache=None) -> Path:
+    """The int8 version of ``fp32`` calibrated on ``calibration_images``, quantised once."""
+    from ..export.quantize import calibration_files, quantize_onnx
+
+    files = calibration_files(calibration_images, 32)
+    key = key_of(onnx=file_hash(fp32), images=[str(f.resolve()) for f in files], method="minmax")
+    target = cache_dir(cache) / "int8" / f"{fp32.stem}-int8-{key}.onnx"
+    if not target.is_file():
+        _atomic(target, lambda tmp: quantize_onnx(fp32, tmp, calibration_images))
+    return target
+
+
+def _atomic(target: Path, make) -> None:
+    """Write ``target`` (and its manifest sidecar) via a temporary name, so a crash leaves none."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        make(tmp)
+        os.replace(sidecar_path(tmp), sidecar_path(target))
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+        sidecar_path(tmp).unlink(missing_ok=True)

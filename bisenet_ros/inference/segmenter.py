@@ -1,0 +1,121 @@
+"""``Segmenter``: uint8 images in, class ids (and confidence) at the input size out.
+
+One object per model; the backend behind it is chosen by name or automatically, and the
+caller never sees which one runs. Preprocessing follows the model's manifest.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..manifest import Manifest
+from . import preprocess as pre
+from .backends import Backend, model_kind, resolve_backend
+
+
+@dataclass
+class Segmentation:
+    """The result for one image. ``timing`` holds the milliseconds of the whole batch it ran in."""
+
+    ids: np.ndarray
+    confidence: np.ndarray | None = None
+    timing: dict[str, float] = field(default_factory=dict)
+
+
+class Segmenter:
+    """Runs one model through one backend. Not thread-safe: call ``segment`` from one thread."""
+
+    def __init__(self, backend: Backend, manifest: Manifest, resize_mode: str = "stretch") -> None:
+        if resize_mode not in pre.RESIZE_MODES:
+            raise ValueError(f"resize_mode must be one of {pre.RESIZE_MODES}, not {resize_mode!r}")
+        self._backend = backend
+        self.manifest = manifest
+        self.resize_mode = resize_mode
+
+    @property
+    def backend(self) -> str:
+        return self._backend.name
+
+    @property
+    def precision(self) -> str:
+        return self._backend.precision
+
+    @classmethod
+    def from_file(
+        cls,
+        path: str | Path,
+        backend: str = "auto",
+        precision: str = "fp32",
+        resize_mode: str = "stretch",
+        threads: int | None = None,
+        cuda_graphs: bool = False,
+        calibration_images: str | Path | None = None,
+        cache_dir: str | Path | None = None,
+    ) -> Segmenter:
+        """Load a checkpoint (.pt/.pth), ONNX graph or TensorRT engine with its manifest.
+
+        ``threads`` limits CPU threads (onnxruntime and torch on the CPU). ``cuda_graphs``
+        captures the torch CUDA forward pass. ``calibration_images`` is a folder of frames for
+        int8 calibration when the model is not already quantised. Derived files (exported
+        ONNX, int8 graphs, engines) go to ``cache_dir`` (default ``~/.cache/bisenet_ros``).
+        """
+        from .loading import load_backend
+
+        path = Path(path)
+        if not path.is_file():
+            raise FileNotFoundError(f"model file not found: {path}")
+        kind = model_kind(path)
+        name = resolve_backend(backend, kind, precision)
+        runner, manifest = load_backend(
+            name,
+            kind,
+            path,
+            precision=precision,
+            threads=threads,
+            cuda_graphs=cuda_graphs,
+            calibration_images=calibration_images,
+            cache_dir=cache_dir,
+        )
+        return cls(runner, manifest, resize_mode)
+
+    def segment(
+        self,
+        images: np.ndarray | list[np.ndarray],
+        channel_order: str = "rgb",
+        confidence: bool = False,
+    ) -> list[Segmentation]:
+        """Segment one image or a list (sizes may differ); raises ``ValueError`` on bad input.
+
+        ``channel_order`` is the order of the given colour images; grey (HxW) images are
+        accepted as they are.
+        """
+        if channel_order not in pre.CHANNEL_ORDERS:
+            raise ValueError(
+                f"channel_order must be one of {pre.CHANNEL_ORDERS}, not {channel_order!r}"
+            )
+        images = pre.as_image_list(images)
+        t0 = time.perf_counter()
+        batch, placements = pre.preprocess(images, self.manifest, channel_order, self.resize_mode)
+        t1 = time.perf_counter()
+        ids, conf = self._backend.run(batch, confidence)
+        t2 = time.perf_counter()
+        results = [
+            Segmentation(
+                ids=pre.restore(ids[i], p),
+                confidence=pre.restore(conf[i], p) if conf is not None else None,
+            )
+            for i, p in enumerate(placements)
+        ]
+        t3 = time.perf_counter()
+        timing = {
+            "preprocess_ms": (t1 - t0) * 1e3,
+            "inference_ms": (t2 - t1) * 1e3,
+            "postprocess_ms": (t3 - t2) * 1e3,
+        }
+        for result in results:
+            result.timing = dict(timing)
+        return results
