@@ -1,0 +1,179 @@
+"""Backends agree on real frames; backend selection; the int8 CPU path; CUDA paths skip here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from bisenet_ros.export.quantize import calibration_files, is_quantized
+from bisenet_ros.inference import Segmenter
+from bisenet_ros.inference.backends import model_kind, resolve_backend, tensorrt_available
+from bisenet_ros.manifest import Manifest, load_class_table
+from bisenet_ros.models import load_checkpoint, save_checkpoint
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CAMVID = SHARED / "datasets" / "camvid"
+RUGD = SHARED / "reference" / "rugd_bisenetv2"
+NET_SIZE = (360, 480)  # CamVid's own frame size
+
+
+def need(path: Path) -> Path:
+    if not path.is_dir():
+        pytest.skip(f"real data not present: {path}")
+    return path
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory) -> Path:
+    rugd = need(RUGD)
+    names, colors = load_class_table(rugd / "rugd_names.txt", rugd / "rugd_colors.txt")
+    manifest = Manifest.default("bisenetv2", 25).with_classes(names, colors)
+    manifest.input_size = NET_SIZE
+    model, manifest = load_checkpoint(
+        rugd / "bisenetv2_rugd25_coincheung_fp16.pth", manifest=manifest
+    )
+    return save_checkpoint(tmp_path_factory.mktemp("model") / "rugd.pt", model, manifest)
+
+
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[np.ndarray]:
+    files = sorted((need(CAMVID) / "test" / "images").glob("*.jpg"))[::20]
+    return [cv2.imread(str(f)) for f in files]
+
+
+def test_onnxruntime_matches_torch_on_real_frames(checkpoint, cache, frames):
+    torch_seg = Segmenter.from_file(checkpoint, backend="torch")
+    ort_seg = Segmenter.from_file(checkpoint, backend="onnxruntime", cache_dir=cache)
+    assert (torch_seg.backend, ort_seg.backend) == ("torch", "onnxruntime")
+    a = torch_seg.segment(frames, channel_order="bgr", confidence=True)
+    b = ort_seg.segment(frames, channel_order="bgr", confidence=True)
+    same = sum(int((x.ids == y.ids).sum()) for x, y in zip(a, b, strict=True))
+    total = sum(x.ids.size for x in a)
+    assert same / total >= 0.9999, f"{total - same} of {total} pixels differ"
+    conf_gap = max(
+        int(np.abs(x.confidence.astype(int) - y.confidence).max())
+        for x, y in zip(a, b, strict=True)
+    )
+    assert conf_gap <= 2
+
+
+def test_onnx_file_carries_its_manifest(checkpoint, cache, frames):
+    """The cached export is a plain ONNX file another process can load directly."""
+    from_checkpoint = Segmenter.from_file(checkpoint, backend="onnxruntime", cache_dir=cache)
+    (onnx_file,) = (cache / "onnx").glob("*.onnx")
+    from_onnx = Segmenter.from_file(onnx_file)  # auto: no GPU here -> onnxruntime
+    assert from_onnx.manifest == from_checkpoint.manifest
+    assert np.array_equal(
+        from_onnx.segment(frames[0], "bgr")[0].ids, from_checkpoint.segment(frames[0], "bgr")[0].ids
+    )
+
+
+def test_int8_path_is_quantized_and_close_to_fp32(checkpoint, cache, frames):
+    calibration = need(CAMVID) / "val" / "images"
+    fp32 = Segmenter.from_file(checkpoint, backend="onnxruntime", cache_dir=cache)
+    int8 = Segmenter.from_file(
+        checkpoint, backend="onnxruntime", precision="int8",
+        calibration_images=calibration, cache_dir=cache,
+    )  # fmt: skip
+    assert int8.precision == "int8"
+    (quantized,) = (cache / "int8").glob("*.onnx")
+    assert is_quantized(quantized) and not is_quantized(next((cache / "onnx").glob("*.onnx")))
+    agree = np.mean([
+        (x.ids == y.ids).mean()
+        for x, y in zip(fp32.segment(frames, "bgr"), int8.segment(frames, "bgr"), strict=True)
+    ])  # fmt: skip
+    assert agree > 0.9, f"int8 agrees with fp32 on only {agree:.1%} of pixels"
+    # asking for fp32 from a quantised graph is an error, not a silent int8 run
+    with pytest.raises(ValueError, match="int8"):
+        Segmenter.from_file(quantized, backend="onnxruntime", precision="fp32")
+
+
+def test_int8_without_calibration_images_is_explained(checkpoint, cache):
+    with pytest.raises(ValueError, match="calibration_images"):
+        Segmenter.from_file(checkpoint, backend="onnxruntime", precision="int8", cache_dir=cache)
+
+
+def test_calibration_files_spread_over_folder():
+    folder = need(CAMVID) / "train" / "images"
+    files = calibration_files(folder, 10)
+    everything = sorted(folder.glob("*.jpg"))
+    assert len(files) == 10 and files[0] == everything[0]
+    assert files[-1] in everything[len(everything) // 2 :]
+
+
+def test_unsupported_precisions_rejected(checkpoint, cache):
+    if torch.cuda.is_available():
+        pytest.skip("fp16 is supported on this machine's GPU")
+    with pytest.raises(ValueError, match="fp16"):
+        Segmenter.from_file(checkpoint, backend="torch", precision="fp16")
+    with pytest.raises(ValueError, match="fp16"):
+        Segmenter.from_file(checkpoint, backend="onnxruntime", precision="fp16", cache_dir=cache)
+    with pytest.raises(ValueError, match="precision must be one of"):
+        Segmenter.from_file(checkpoint, backend="torch", precision="bf16")
+    with pytest.raises(ValueError, match="cuda_graphs"):
+        Segmenter.from_file(checkpoint, backend="torch", cuda_graphs=True)
+
+
+@pytest.mark.parametrize(
+    "name, kind, precision, expected",
+    [
+        ("torch", "checkpoint", "fp32", "torch"),
+        ("onnxruntime", "checkpoint", "fp32", "onnxruntime"),
+        ("onnxruntime", "onnx", "int8", "onnxruntime"),
+        ("auto", "engine", "fp16", "tensorrt"),
+    ],
+)
+def test_explicit_backend_choice(name, kind, precision, expected):
+    assert resolve_backend(name, kind, precision) == expected
+
+
+def test_auto_backend_on_this_machine():
+    if tensorrt_available():
+        expected = "tensorrt"
+    elif torch.cuda.is_available():
+        expected = "torch"
+    else:
+        expected = "onnxruntime"
+    assert resolve_backend("auto", "checkpoint", "fp32") == expected
+    # int8 never lands on torch; an ONNX file never lands on torch
+    assert resolve_backend("auto", "checkpoint", "int8") in ("tensorrt", "onnxruntime")
+    assert resolve_backend("auto", "onnx", "fp32") in ("tensorrt", "onnxruntime")
+
+
+@pytest.mark.parametrize(
+    "name, kind, message",
+    [
+        ("torch", "onnx", "needs a checkpoint"),
+        ("onnxruntime", "engine", "only on the tensorrt backend"),
+        ("tflite", "onnx", "backend must be one of"),
+    ],
+)
+def test_impossible_backend_choice(name, kind, message):
+    with pytest.raises(ValueError, match=message):
+        resolve_backend(name, kind, "fp32")
+
+
+def test_model_kind():
+    assert [model_kind(p) for p in ("a.pt", "b.PTH", "c.onnx", "d.engine", "e.plan")] == [
+        "checkpoint", "checkpoint", "onnx", "engine", "engine",
+    ]  # fmt: skip
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA GPU in this environment")
+def test_torch_cuda_fp16_and_graphs_match_fp32(checkpoint, frames):
+    fp32 = Segmenter.from_file(checkpoint, backend="torch")
+    fp16 = Segmenter.from_file(checkpoint, backend="torch", precision="fp16", cuda_graphs=True)
+    a, b = fp32.segment(frames, "bgr"), fp16.segment(frames, "bgr")
+    b_again = fp16.segment(frames, "bgr")  # replay of the captured graph
+    agree = np.mean([(x.ids == y.ids).mean() for x, y in zip(a, b, strict=True)])
+    assert agree > 0.995
+    assert all(np.array_equal(x.ids, y.ids) for x, y in zip(b, b_again, strict=True))
