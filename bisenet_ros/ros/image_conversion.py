@@ -1,0 +1,175 @@
+"""sensor_msgs Image / CompressedImage <-> numpy without cv_bridge.
+
+ROS 2 ``cv_bridge`` is used when it is installed; otherwise (pip-installed ROS, Jetsons
+without the vision stack) these functions do the same job. Raw images are viewed in place
+with ``np.frombuffer`` (rclpy hands over an ``array('B')``, so this is zero-copy), and
+outgoing arrays go into ``msg.data`` as ``bytes``: assigning an ndarray there is copied
+element by element by rclpy (~70 ms per 1.5 MB).
+
+Every function raises ``ImageError`` with a short ``reason`` on unusable input, so the
+node can count and log rejections without ever dying on a bad frame.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import cv2
+import numpy as np
+from sensor_msgs.msg import CompressedImage, Image
+from std_msgs.msg import Header
+
+try:  # optional: a ROS install with the vision stack
+    from cv_bridge import CvBridge, CvBridgeError
+
+    _BRIDGE: CvBridge | None = CvBridge()
+except ImportError:
+    _BRIDGE = None
+
+# encoding -> (channels, bytes per channel); how each is turned into network input below.
+RAW_ENCODINGS = {
+    "rgb8": (3, 1),
+    "bgr8": (3, 1),
+    "rgba8": (4, 1),
+    "bgra8": (4, 1),
+    "mono8": (1, 1),
+    "mono16": (1, 2),
+    "yuv422": (2, 1),  # UYVY, the ROS name
+    "uyvy": (2, 1),
+    "yuyv": (2, 1),
+    "yuv422_yuy2": (2, 1),  # YUYV, the ROS name
+    "bayer_rggb8": (1, 1),
+    "bayer_bggr8": (1, 1),
+    "bayer_gbrg8": (1, 1),
+    "bayer_grbg8": (1, 1),
+}
+# OpenCV names a Bayer pattern after the second row's first two pixels, ROS after the
+# first row's: this is the same mapping cv_bridge uses.
+_TO_RGB = {
+    "rgba8": cv2.COLOR_RGBA2RGB,
+    "bgra8": cv2.COLOR_BGRA2BGR,
+    "yuv422": cv2.COLOR_YUV2RGB_UYVY,
+    "uyvy": cv2.COLOR_YUV2RGB_UYVY,
+    "yuyv": cv2.COLOR_YUV2RGB_YUYV,
+    "yuv422_yuy2": cv2.COLOR_YUV2RGB_YUYV,
+    "bayer_rggb8": cv2.COLOR_BayerBG2RGB,
+    "bayer_bggr8": cv2.COLOR_BayerRG2RGB,
+    "bayer_gbrg8": cv2.COLOR_BayerGR2RGB,
+    "bayer_grbg8": cv2.COLOR_BayerGB2RGB,
+}
+_BGR_ENCODINGS = {"bgr8", "bgra8"}
+
+
+class ImageError(ValueError):
+    """An input image the node cannot use; ``reason`` is a short key for counters."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
+def check_size(width: int, height: int, max_pixels: int) -> None:
+    """Reject empty and enormous images before any memory is touched."""
+    if width <= 0 or height <= 0:
+        raise ImageError("empty", f"{width}x{height} image")
+    if width * height > max_pixels:
+        raise ImageError("too_large", f"{width}x{height} exceeds max_input_pixels={max_pixels}")
+
+
+def image_to_array(msg: Image, max_pixels: int = 1 << 26) -> tuple[np.ndarray, str]:
+    """Decode a raw Image into (HxWx3 or HxW uint8 array, channel order 'rgb' or 'bgr').
+
+    Three-channel results keep the order they arrived in (no copy for rgb8/bgr8);
+    the segmenter swaps channels while it normalises, which costs nothing.
+    """
+    encoding = msg.encoding.lower()
+    if encoding not in RAW_ENCODINGS:
+        raise ImageError("encoding", f"unsupported encoding {msg.encoding!r}")
+    check_size(msg.width, msg.height, max_pixels)
+    channels, depth = RAW_ENCODINGS[encoding]
+    row = msg.width * channels * depth
+    if msg.step < row or len(msg.data) != msg.step * msg.height:
+        raise ImageError(
+            "data_length",
+            f"{msg.width}x{msg.height} {encoding}: step {msg.step}, {len(msg.data)} data bytes "
+            f"(need step >= {row} and data == step * height = {msg.step * msg.height})",
+        )
+    if _BRIDGE is not None:
+        return _bridge_to_array(msg, encoding)
+    rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, :row]
+    if depth == 2:
+        dtype = ">u2" if msg.is_bigendian else "<u2"
+        mono16 = np.ascontiguousarray(rows).view(dtype).reshape(msg.height, msg.width)
+        return (mono16 >> 8).astype(np.uint8), "rgb"
+    pixels = rows.reshape(msg.height, msg.width, channels) if channels > 1 else rows
+    if encoding in ("rgb8", "bgr8", "mono8"):
+        return pixels, "bgr" if encoding == "bgr8" else "rgb"
+    order = "bgr" if encoding in _BGR_ENCODINGS else "rgb"
+    return cv2.cvtColor(np.ascontiguousarray(pixels), _TO_RGB[encoding]), order
+
+
+def _bridge_to_array(msg: Image, encoding: str) -> tuple[np.ndarray, str]:
+    """cv_bridge's conversion, for installs that have it."""
+    target = "mono8" if encoding in ("mono8", "mono16") else "rgb8"
+    try:
+        return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding=target), "rgb"
+    except CvBridgeError as error:
+        raise ImageError("encoding", str(error)) from error
+
+
+def compressed_size(data: bytes | memoryview) -> tuple[int, int] | None:
+    """(width, height) from a JPEG or PNG header without decoding, None if not found."""
+    head = bytes(data[:24])
+    if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
+        return struct.unpack(">II", head[16:24])
+    if not head.startswith(b"\xff\xd8"):
+        return None
+    view, i = memoryview(data), 2
+    while i + 9 < len(view):
+        if view[i] != 0xFF:
+            return None
+        marker = view[i + 1]
+        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE):
+            height, width = struct.unpack(">HH", view[i + 5 : i + 9])
+            return width, height
+        i += 2 + struct.unpack(">H", view[i + 2 : i + 4])[0]
+    return None
+
+
+def compressed_to_array(msg: CompressedImage, max_pixels: int = 1 << 26) -> tuple[np.ndarray, str]:
+    """Decode a JPEG/PNG CompressedImage into (array, channel order); rejects bombs unread."""
+    data = np.frombuffer(msg.data, np.uint8)
+    if data.size == 0:
+        raise ImageError("empty", "compressed image without data")
+    size = compressed_size(data.data)
+    if size is not None:
+        check_size(*size, max_pixels)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+    if image is None:
+        raise ImageError("decode", f"cannot decode {len(data)} bytes of {msg.format or '?'}")
+    check_size(image.shape[1], image.shape[0], max_pixels)
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    if image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    return image, "bgr"
+
+
+def array_to_image(array: np.ndarray, encoding: str, header: Header | None = None) -> Image:
+    """A new Image holding a copy of ``array`` (uint8 HxW or HxWxC), with ``header``."""
+    array = np.ascontiguousarray(array)
+    height, width = array.shape[:2]
+    channels = 1 if array.ndim == 2 else array.shape[2]
+    msg = Image(height=height, width=width, encoding=encoding)
+    if header is not None:
+        msg.header = header
+    msg.step = width * channels * array.itemsize
+    msg.data = array.tobytes()
+    return msg
+
+
+def to_rgb(image: np.ndarray, order: str) -> np.ndarray:
+    """Three-channel RGB for views (overlay) from any decoded input."""
+    if image.ndim == 2:
+        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if order == "bgr" else image

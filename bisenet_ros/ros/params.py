@@ -1,0 +1,167 @@
+"""The node's parameters (declared up front, with descriptions and ranges) and QoS helpers.
+
+``DYNAMIC`` parameters apply to the next frame without a restart. All others are read when
+the node is configured: they may be changed while it is unconfigured (cleanup, set,
+configure) and are rejected with a reason otherwise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from rcl_interfaces.msg import (
+    FloatingPointRange,
+    IntegerRange,
+    ParameterDescriptor,
+    ParameterType,
+)
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+
+BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "bisenetv2_camvid.pt"
+
+CHOICES = {
+    "backend": ("auto", "tensorrt", "torch", "onnxruntime"),
+    "precision": ("fp32", "fp16", "int8"),
+    "resize_mode": ("stretch", "letterbox"),
+    "input_transport": ("raw", "compressed"),
+    "input_reliability": ("best_effort", "reliable"),
+    "output_reliability": ("best_effort", "reliable"),
+}
+
+
+@dataclass(frozen=True)
+class Spec:
+    default: object
+    description: str
+    low: float | None = None
+    high: float | None = None
+    dynamic: bool = False
+
+
+_MIB_PIXELS = 1 << 20
+SPECS: dict[str, Spec] = {
+    "autostart": Spec(True, "configure and activate at start-up, like a plain node"),
+    # model
+    "model_path": Spec("", f"model file (.pt/.pth, .onnx, .engine); empty: {BUNDLED_MODEL.name}"),
+    "backend": Spec("auto", "auto|tensorrt|torch|onnxruntime; auto picks the fastest present"),
+    "precision": Spec("fp32", "fp32|fp16|int8 (fp16/int8 on TensorRT, int8 on ONNX Runtime)"),
+    "resize_mode": Spec("stretch", "stretch|letterbox: how frames reach the network input size"),
+    "threads": Spec(0, "CPU threads for inference; 0: the runtime's default", 0, 256),
+    "warmup_iterations": Spec(
+        3, "inferences run at configure so the first frame is not slow", 0, 100
+    ),
+    # inputs
+    "cameras": Spec([""], "camera namespaces served by one model; '' is the node's namespace"),
+    "image_topic": Spec("image", "image topic under each camera namespace"),
+    "input_transport": Spec("raw", "raw: <image_topic>; compressed: <image_topic>/compressed"),
+    "subscribe_camera_info": Spec(True, "subscribe camera_info (scaled copy, drivable grid)"),
+    "input_reliability": Spec("best_effort", "input QoS reliability (REP 2003: best_effort)"),
+    "input_depth": Spec(1, "input QoS history depth", 1, 100),
+    "max_input_pixels": Spec(
+        64 * _MIB_PIXELS, "frames with more pixels are rejected unread", 1, 1 << 30
+    ),
+    "max_input_age_ms": Spec(
+        500.0,
+        "frames older than this (header stamp to pickup) are dropped; 0: off",
+        0.0,
+        60000.0,
+        True,
+    ),
+    "no_input_warning_s": Spec(
+        3.0, "warn when a publisher exists but no frame arrived for this long", 0.5, 600.0, True
+    ),
+    "expected_rate_hz": Spec(
+        0.0,
+        "diagnostics warn when a camera's output rate falls below this; 0: off",
+        0.0,
+        1000.0,
+        True,
+    ),
+    # outputs
+    "output_width": Spec(0, "width of published views; 0: the input's", 0, 16384),
+    "output_height": Spec(0, "height of published views; 0: the input's", 0, 16384),
+    "output_reliability": Spec("reliable", "output QoS reliability (reliable reaches RViz)"),
+    "publish_labels": Spec(True, "publish ~/labels (mono8 class ids)", dynamic=True),
+    "publish_color": Spec(True, "publish ~/labels_color (rgb8)", dynamic=True),
+    "publish_overlay": Spec(True, "publish ~/overlay (rgb8)", dynamic=True),
+    "publish_confidence": Spec(True, "publish ~/confidence (mono8, 255 = certain)", dynamic=True),
+    "publish_drivable_mask": Spec(True, "publish ~/drivable_mask (mono8 0/255)", dynamic=True),
+    "publish_drivable_grid": Spec(
+        False, "publish ~/drivable_grid (needs camera_info)", dynamic=True
+    ),
+    "publish_camera_info": Spec(True, "publish ~/camera_info scaled to the output", dynamic=True),
+    "overlay_alpha": Spec(0.5, "weight of the colour mask in ~/overlay", 0.0, 1.0, True),
+    "confidence_threshold": Spec(
+        0.0,
+        "pixels less confident than this are unlabelled (255) and not drivable",
+        0.0,
+        1.0,
+        True,
+    ),
+    # drivable area
+    "drivable_class_ids": Spec(
+        [-1], "drivable class ids; [-1]: the model manifest's", dynamic=True
+    ),
+    "drivable_min_region_px": Spec(
+        200, "drop drivable regions smaller than this", 0, 1 << 24, True
+    ),
+    "drivable_fill_holes_px": Spec(200, "fill holes smaller than this", 0, 1 << 24, True),
+    "drivable_connected_to_bottom": Spec(
+        True, "keep only regions touching the image bottom", dynamic=True
+    ),
+    "grid_resolution_m": Spec(0.1, "drivable grid cell size", 0.01, 10.0),
+    "grid_width_m": Spec(10.0, "drivable grid extent left-right", 0.1, 1000.0),
+    "grid_length_m": Spec(20.0, "drivable grid extent forward", 0.1, 1000.0),
+    "camera_height_m": Spec(1.0, "camera height above flat ground", 0.01, 100.0),
+    "camera_pitch_rad": Spec(0.0, "camera pitch, positive looking down", -1.57, 1.57),
+    "grid_frame_id": Spec("", "frame of ~/drivable_grid; empty: the image frame_id"),
+}
+DYNAMIC = frozenset(name for name, spec in SPECS.items() if spec.dynamic)
+
+
+def descriptor(name: str, spec: Spec) -> ParameterDescriptor:
+    """A ParameterDescriptor with description, choices and range for ``ros2 param describe``."""
+    text = spec.description
+    if name in CHOICES:
+        text += f" (one of {', '.join(CHOICES[name])})"
+    if not spec.dynamic:
+        text += " [read at configure]"
+    desc = ParameterDescriptor(description=text)
+    if spec.low is not None and isinstance(spec.default, float):
+        desc.floating_point_range = [FloatingPointRange(from_value=spec.low, to_value=spec.high)]
+    elif spec.low is not None:
+        desc.integer_range = [IntegerRange(from_value=int(spec.low), to_value=int(spec.high))]
+    if isinstance(spec.default, list) and spec.default and isinstance(spec.default[0], str):
+        desc.type = ParameterType.PARAMETER_STRING_ARRAY
+    elif isinstance(spec.default, list):
+        desc.type = ParameterType.PARAMETER_INTEGER_ARRAY
+    return desc
+
+
+def check_choice(name: str, value: object) -> str | None:
+    """Why ``value`` is not acceptable for ``name``, or None."""
+    if name in CHOICES and value not in CHOICES[name]:
+        return f"{name} must be one of {CHOICES[name]}, not {value!r}"
+    if name == "cameras" and len(set(value)) != len(value):
+        return f"cameras lists a namespace twice: {list(value)}"
+    return None
+
+
+def reliability_qos(reliability: str, depth: int) -> QoSProfile:
+    """Keep-last, volatile QoS with the given reliability: sensor data style by default."""
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=depth,
+        reliability=(
+            ReliabilityPolicy.BEST_EFFORT
+            if reliability == "best_effort"
+            else ReliabilityPolicy.RELIABLE
+        ),
+        durability=DurabilityPolicy.VOLATILE,
+    )
+
+
+def resolve_model_path(value: str) -> Path:
+    """The model file a ``model_path`` parameter means (empty: the bundled CamVid model)."""
+    return Path(value).expanduser() if value else BUNDLED_MODEL

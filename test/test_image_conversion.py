@@ -1,0 +1,167 @@
+"""Image <-> numpy conversion without cv_bridge: every encoding, zero copy, bad input."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("sensor_msgs")
+
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+
+from bisenet_ros.ros.image_conversion import (  # noqa: E402
+    ImageError,
+    array_to_image,
+    compressed_size,
+    compressed_to_array,
+    image_to_array,
+    to_rgb,
+)
+
+BAYER_OFFSETS = {  # (row, col) of R and B in the 2x2 tile
+    "bayer_rggb8": ((0, 0), (1, 1)),
+    "bayer_bggr8": ((1, 1), (0, 0)),
+    "bayer_gbrg8": ((1, 0), (0, 1)),
+    "bayer_grbg8": ((0, 1), (1, 0)),
+}
+
+
+def _pack_422(rgb: np.ndarray, uyvy: bool) -> np.ndarray:
+    """Pack RGB into 4:2:2 with BT.601 video-range YCbCr, as cameras send it."""
+    r, g, b = (rgb[..., i].astype(np.float32) for i in range(3))
+    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b
+    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
+    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+    u = (u[:, 0::2] + u[:, 1::2]) / 2
+    v = (v[:, 0::2] + v[:, 1::2]) / 2
+    y0, y1 = y[:, 0::2], y[:, 1::2]
+    quads = [u, y0, v, y1] if uyvy else [y0, u, y1, v]
+    packed = np.stack(quads, axis=-1).reshape(rgb.shape[0], rgb.shape[1], 2)
+    return np.clip(np.round(packed), 0, 255).astype(np.uint8)
+
+
+def encode(rgb: np.ndarray, encoding: str) -> Image:
+    """A camera-style Image of ``rgb`` (HxWx3 uint8) in ``encoding``."""
+    gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    if encoding == "mono16":
+        return array_to_image(gray.astype(np.uint16) * 257, "mono16")
+    if encoding in BAYER_OFFSETS:
+        (rr, rc), (br, bc) = BAYER_OFFSETS[encoding]
+        mosaic = rgb[..., 1].copy()
+        mosaic[rr::2, rc::2] = rgb[rr::2, rc::2, 0]
+        mosaic[br::2, bc::2] = rgb[br::2, bc::2, 2]
+        return array_to_image(mosaic, encoding)
+    arrays = {
+        "rgb8": rgb,
+        "bgr8": rgb[..., ::-1],
+        "rgba8": np.dstack([rgb, np.full(rgb.shape[:2], 255, np.uint8)]),
+        "bgra8": np.dstack([rgb[..., ::-1], np.full(rgb.shape[:2], 255, np.uint8)]),
+        "mono8": gray,
+        "yuv422": _pack_422(rgb, uyvy=True),
+        "uyvy": _pack_422(rgb, uyvy=True),
+        "yuyv": _pack_422(rgb, uyvy=False),
+        "yuv422_yuy2": _pack_422(rgb, uyvy=False),
+    }
+    return array_to_image(arrays[encoding], encoding)
+
+
+@pytest.fixture(scope="module")
+def rgb(camvid_dir) -> np.ndarray:
+    path = sorted((camvid_dir / "test" / "images").glob("*.jpg"))[0]
+    return cv2.resize(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), (320, 240))
+
+
+# mean absolute error allowed against the source: lossy encodings lose detail
+TOLERANCE = {"yuv422": 4, "uyvy": 4, "yuyv": 4, "yuv422_yuy2": 4}
+TOLERANCE |= dict.fromkeys(BAYER_OFFSETS, 12)
+
+
+@pytest.mark.parametrize(
+    "encoding",
+    ["rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16", "yuv422", "uyvy", "yuyv",
+     "yuv422_yuy2", *BAYER_OFFSETS],
+)  # fmt: skip
+def test_every_encoding_decodes_to_the_source(rgb, encoding):
+    image, order = image_to_array(encode(rgb, encoding))
+    if encoding.startswith("mono"):
+        np.testing.assert_array_equal(image, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
+        return
+    error = np.abs(to_rgb(image, order).astype(int) - rgb).mean()
+    assert error <= TOLERANCE.get(encoding, 0), f"{encoding}: mean abs error {error:.2f}"
+    # the wrong channel order would be far off: proves R and B are where they belong
+    swapped = np.abs(to_rgb(image, order)[..., ::-1].astype(int) - rgb).mean()
+    assert swapped > 2 * error + 5
+
+
+def test_raw_rgb_is_zero_copy_and_honours_row_padding(rgb):
+    msg = encode(rgb, "rgb8")
+    image, order = image_to_array(msg)
+    assert order == "rgb" and np.shares_memory(image, np.frombuffer(msg.data, np.uint8))
+    padded = np.zeros((240, 320 * 3 + 64), np.uint8)
+    padded[:, : 320 * 3] = rgb.reshape(240, -1)
+    msg = Image(width=320, height=240, encoding="bgr8", step=padded.shape[1])
+    msg.data = padded.tobytes()
+    image, order = image_to_array(msg)
+    assert order == "bgr" and np.array_equal(image, rgb)
+
+
+def test_big_endian_mono16():
+    values = np.arange(0, 65536, 256, dtype=np.uint16).reshape(16, 16)
+    msg = Image(width=16, height=16, encoding="mono16", step=32, is_bigendian=1)
+    msg.data = values.astype(">u2").tobytes()
+    image, _ = image_to_array(msg)
+    np.testing.assert_array_equal(image, (values >> 8).astype(np.uint8))
+
+
+def test_array_to_image_round_trip(rgb):
+    msg = array_to_image(rgb, "rgb8")
+    assert (msg.width, msg.height, msg.step) == (320, 240, 960)
+    assert np.array_equal(image_to_array(msg)[0], rgb)
+
+
+@pytest.mark.parametrize(
+    "msg, reason",
+    [
+        (Image(width=4, height=4, encoding="32FC1", step=16, data=bytes(64)), "encoding"),
+        (Image(width=4, height=4, encoding="rgb8", step=12, data=bytes(10)), "data_length"),
+        (Image(width=4, height=4, encoding="rgb8", step=5, data=bytes(20)), "data_length"),
+        (Image(width=0, height=0, encoding="rgb8", step=0, data=b""), "empty"),
+        (Image(width=100_000, height=100_000, encoding="mono8", step=100_000), "too_large"),
+    ],
+)
+def test_bad_raw_frames(msg, reason):
+    with pytest.raises(ImageError) as error:
+        image_to_array(msg, max_pixels=1 << 26)
+    assert error.value.reason == reason
+
+
+def test_compressed(rgb):
+    ok, jpeg = cv2.imencode(".jpg", rgb[..., ::-1])
+    assert compressed_size(jpeg.tobytes()) == (320, 240)
+    image, order = compressed_to_array(CompressedImage(format="jpeg", data=jpeg.tobytes()))
+    assert order == "bgr" and np.abs(image[..., ::-1].astype(int) - rgb).mean() < 4
+    ok, png = cv2.imencode(".png", rgb)
+    assert compressed_size(png.tobytes()) == (320, 240)
+
+    corrupt = jpeg.tobytes()[:200] + bytes(300)
+    with pytest.raises(ImageError) as error:
+        compressed_to_array(CompressedImage(format="jpeg", data=corrupt))
+    assert error.value.reason == "decode"
+    with pytest.raises(ImageError) as error:
+        compressed_to_array(CompressedImage(format="jpeg", data=b"not an image"))
+    assert error.value.reason == "decode"
+    with pytest.raises(ImageError) as error:
+        compressed_to_array(CompressedImage(format="jpeg", data=b""))
+    assert error.value.reason == "empty"
+
+
+def test_jpeg_bomb_rejected_from_its_header(rgb):
+    """A JPEG claiming 60000x60000 is rejected before the decoder allocates anything."""
+    ok, jpeg = cv2.imencode(".jpg", rgb)
+    data = bytearray(jpeg.tobytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = (60000).to_bytes(2, "big") * 2
+    with pytest.raises(ImageError) as error:
+        compressed_to_array(CompressedImage(format="jpeg", data=bytes(data)), max_pixels=1 << 26)
+    assert error.value.reason == "too_large"
