@@ -1,0 +1,608 @@
+"""``segment_node``: a managed node that segments camera images with one shared model.
+
+configure loads and warms up the model and creates the publishers, activate subscribes and
+starts the worker, deactivate unsubscribes, cleanup releases the model. With ``autostart``
+(the default) it configures and activates itself like a plain node.
+
+Subscription callbacks only keep each camera's newest frame; one worker thread decodes,
+runs all frames that are waiting in one batch, and publishes. Frames replaced before the
+worker took them, or older than ``max_input_age_ms``, are dropped and counted.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from nav_msgs.msg import OccupancyGrid
+from rcl_interfaces.msg import SetParametersResult
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from rclpy.parameter import Parameter
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+
+from bisenet_ros.msg import SegmentationInfo
+
+from . import params as P
+from .image_conversion import (
+    ImageError,
+    array_to_image,
+    compressed_to_array,
+    image_to_array,
+    to_rgb,
+)
+from .transport import apply_default_profile, no_input_hint
+
+VIEWS = ("labels", "labels_color", "overlay", "confidence", "drivable_mask")
+TOGGLE = {
+    "labels": "publish_labels",
+    "labels_color": "publish_color",
+    "overlay": "publish_overlay",
+    "confidence": "publish_confidence",
+    "drivable_mask": "publish_drivable_mask",
+    "drivable_grid": "publish_drivable_grid",
+    "camera_info": "publish_camera_info",
+}
+LOG_THROTTLE_S = 5.0
+
+
+@dataclass
+class Camera:
+    """One camera's topics, newest waiting frame and counters."""
+
+    name: str
+    input_topic: str
+    publishers: dict = field(default_factory=dict)
+    subscriptions: list = field(default_factory=list)
+    pending: tuple | None = None  # (msg, monotonic receive time)
+    camera_info: CameraInfo | None = None
+    received: int = 0
+    processed: int = 0
+    superseded: int = 0
+    stale: int = 0
+    rejected: Counter = field(default_factory=Counter)
+    last_reason: str = ""
+    input_times: deque = field(default_factory=lambda: deque(maxlen=100))
+    output_times: deque = field(default_factory=lambda: deque(maxlen=100))
+    last_input_age_ms: float = float("nan")
+    last_receive: float = 0.0
+    waiting_since: float = 0.0  # when a publisher was first seen without frames
+
+    def prefix(self, leaf: str) -> str:
+        return f"{self.name}/{leaf}" if self.name else leaf
+
+    @property
+    def dropped(self) -> int:
+        return self.superseded + self.stale
+
+
+def _rate(times: deque, now: float) -> float:
+    """Messages per second over the last (up to) 100 events within 5 s."""
+    recent = [t for t in times if now - t < 5.0]
+    if len(recent) < 2:
+        return 0.0
+    return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
+
+
+class SegmentNode(LifecycleNode):
+    """Semantic segmentation of one or more cameras, published as labels, views and areas."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__("segment_node", **kwargs)
+        for name, spec in P.SPECS.items():
+            self.declare_parameter(name, spec.default, P.descriptor(name, spec))
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+        self._lock = threading.Condition()
+        self._cameras: list[Camera] = []
+        self._segmenter = None
+        self._model_path = ""
+        self._worker: threading.Thread | None = None
+        self._running = False
+        self._last_timing: dict[str, float] = {}
+        self._inference_ms: deque = deque(maxlen=100)
+        self._configured = False
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self.create_timer(1.0, self._publish_diagnostics)
+
+    # --- parameters ---------------------------------------------------------------------
+
+    def _value(self, name: str):
+        return self.get_parameter(name).value
+
+    def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
+        """Dynamic parameters always apply; the rest only while unconfigured."""
+        for param in parameters:
+            if param.name not in P.DYNAMIC and self._configured:
+                return SetParametersResult(
+                    successful=False,
+                    reason=f"{param.name} is read at configure: deactivate and clean up the "
+                    "node, set it, then configure again (or restart)",
+                )
+            problem = P.check_choice(param.name, param.value)
+            if problem:
+                return SetParametersResult(successful=False, reason=problem)
+        return SetParametersResult(successful=True)
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load and warm up the model, then create the cameras' publishers."""
+        for name in P.CHOICES:
+            problem = P.check_choice(name, self._value(name))
+            if problem:
+                self.get_logger().error(problem)
+                return TransitionCallbackReturn.FAILURE
+        try:
+            self._load_model()
+        except Exception as error:  # any loader failure must leave the node unconfigured
+            self.get_logger().error(f"cannot load the model: {error}")
+            return TransitionCallbackReturn.FAILURE
+        self._cameras = [self._create_camera(name) for name in self._value("cameras")]
+        self._configured = True
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Subscribe to the cameras and start the worker."""
+        for camera in self._cameras:
+            self._subscribe(camera)
+        self._running = True
+        self._worker = threading.Thread(target=self._work, name="segment_worker", daemon=True)
+        self._worker.start()
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe and stop the worker; the model stays loaded."""
+        self._stop()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Release the publishers and the model."""
+        self._release()
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop and release whatever is held, from any state."""
+        self.close()
+        return TransitionCallbackReturn.SUCCESS
+
+    def close(self) -> None:
+        """Unsubscribe, stop the worker and release the model (idempotent)."""
+        self._stop()
+        self._release()
+
+    def _load_model(self) -> None:
+        from bisenet_ros.inference import Segmenter
+
+        path = P.resolve_model_path(self._value("model_path"))
+        which = "the bundled default model" if path == P.BUNDLED_MODEL else "model_path"
+        if not path.is_file():
+            raise FileNotFoundError(f"{which} {path} does not exist; set model_path")
+        threads = self._value("threads") or None
+        self._segmenter = Segmenter.from_file(
+            path,
+            backend=self._value("backend"),
+            precision=self._value("precision"),
+            resize_mode=self._value("resize_mode"),
+            threads=threads,
+        )
+        manifest = self._segmenter.manifest
+        self._model_path = str(path)
+        height, width = manifest.input_size
+        warmup = np.zeros((height, width, 3), np.uint8)
+        for _ in range(self._value("warmup_iterations")):
+            self._segmenter.segment(warmup, confidence=True)
+        self.get_logger().info(
+            f"weights: {path} ({which}); {manifest.arch}, {manifest.num_classes} classes, "
+            f"input {width}x{height}, backend {self._segmenter.backend}, "
+            f"precision {self._segmenter.precision}"
+        )
+
+    def _create_camera(self, name: str) -> Camera:
+        topic = self._value("image_topic")
+        if self._value("input_transport") == "compressed":
+            topic += "/compressed"
+        camera = Camera(name=name.strip("/"), input_topic="")
+        camera.input_topic = camera.prefix(topic)
+        qos = P.reliability_qos(self._value("output_reliability"), 1)
+        types = {v: Image for v in VIEWS} | {
+            "drivable_grid": OccupancyGrid,
+            "camera_info": CameraInfo,
+            "info": SegmentationInfo,
+        }
+        for view, msg_type in types.items():
+            topic = "~/" + camera.prefix(view)
+            camera.publishers[view] = self.create_lifecycle_publisher(msg_type, topic, qos)
+        return camera
+
+    def _subscribe(self, camera: Camera) -> None:
+        qos = P.reliability_qos(self._value("input_reliability"), self._value("input_depth"))
+        msg_type = CompressedImage if camera.input_topic.endswith("compressed") else Image
+        camera.subscriptions.append(
+            self.create_subscription(
+                msg_type, camera.input_topic, lambda msg: self._on_image(camera, msg), qos
+            )
+        )
+        if self._value("subscribe_camera_info"):
+            info_topic = camera.prefix("camera_info")
+            camera.subscriptions.append(
+                self.create_subscription(
+                    CameraInfo, info_topic, lambda msg: self._on_info(camera, msg), qos
+                )
+            )
+        camera.waiting_since = 0.0
+        self.get_logger().info(f"subscribed to {self.resolve_topic_name(camera.input_topic)}")
+
+    def _stop(self) -> None:
+        for camera in self._cameras:
+            for sub in camera.subscriptions:
+                self.destroy_subscription(sub)
+            camera.subscriptions.clear()
+        with self._lock:
+            self._running = False
+            self._lock.notify_all()
+        if self._worker is not None:
+            self._worker.join()
+            self._worker = None
+
+    def _release(self) -> None:
+        for camera in self._cameras:
+            for pub in camera.publishers.values():
+                self.destroy_lifecycle_publisher(pub)
+        self._cameras = []
+        self._segmenter = None
+        self._configured = False
+
+    # --- callbacks: keep the newest frame only -------------------------------------------
+
+    def _on_image(self, camera: Camera, msg: Image | CompressedImage) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if camera.pending is not None:
+                camera.superseded += 1
+            camera.pending = (msg, now)
+            camera.received += 1
+            camera.last_receive = now
+            camera.input_times.append(now)
+            self._lock.notify()
+
+    def _on_info(self, camera: Camera, msg: CameraInfo) -> None:
+        camera.camera_info = msg
+
+    # --- worker -------------------------------------------------------------------------
+
+    def _work(self) -> None:
+        """Take every waiting frame, segment them together, publish; never raise."""
+        while True:
+            with self._lock:
+                while self._running and not any(c.pending for c in self._cameras):
+                    self._lock.wait()
+                if not self._running:
+                    return
+                batch = [(c, *c.pending) for c in self._cameras if c.pending]
+                for camera in self._cameras:
+                    camera.pending = None
+            try:
+                self._process(batch)
+            except Exception as error:  # a bug must not kill the worker; say so loudly
+                self.get_logger().error(
+                    f"frame processing failed: {error!r}", throttle_duration_sec=LOG_THROTTLE_S
+                )
+
+    def _input_age_ms(self, msg) -> float | None:
+        stamp = msg.header.stamp
+        if stamp.sec == 0 and stamp.nanosec == 0:
+            return None
+        now = self.get_clock().now().nanoseconds
+        return (now - (stamp.sec * 1_000_000_000 + stamp.nanosec)) / 1e6
+
+    def _decode(self, camera: Camera, msg) -> tuple[np.ndarray, str] | None:
+        """The frame as an array, or None after counting and logging why it is unusable."""
+        max_pixels = self._value("max_input_pixels")
+        try:
+            if isinstance(msg, CompressedImage):
+                return compressed_to_array(msg, max_pixels)
+            return image_to_array(msg, max_pixels)
+        except ImageError as error:
+            self._reject(camera, error.reason, str(error))
+        except Exception as error:  # e.g. a decoder crash on hostile data
+            self._reject(camera, "decode", repr(error))
+        return None
+
+    def _reject(self, camera: Camera, reason: str, detail: str) -> None:
+        camera.rejected[reason] += 1
+        camera.last_reason = detail
+        self.get_logger().warning(
+            f"rejected a frame on {camera.input_topic}: {detail}",
+            throttle_duration_sec=LOG_THROTTLE_S,
+        )
+
+    def _process(self, batch: list) -> None:
+        max_age = self._value("max_input_age_ms")
+        frames = []
+        for camera, msg, received in batch:
+            age = self._input_age_ms(msg)
+            camera.last_input_age_ms = float("nan") if age is None else age
+            if max_age > 0 and age is not None and age > max_age:
+                camera.stale += 1
+                continue
+            decoded = self._decode(camera, msg)
+            if decoded is not None:
+                frames.append((camera, msg, received, *decoded))
+        for order in ("rgb", "bgr"):
+            group = [f for f in frames if f[4] == order]
+            if group:
+                self._segment_and_publish(group, order)
+
+    def _segment_and_publish(self, group: list, order: str) -> None:
+        wants_confidence = any(self._wants_confidence(f[0]) for f in group)
+        try:
+            results = self._segmenter.segment(
+                [f[3] for f in group], channel_order=order, confidence=wants_confidence
+            )
+        except ValueError as error:
+            if len(group) > 1:  # find the culprit, keep the others
+                for frame in group:
+                    self._segment_and_publish([frame], order)
+                return
+            self._reject(group[0][0], "segmenter", str(error))
+            return
+        for (camera, msg, received, image, _), result in zip(group, results, strict=True):
+            self._publish(camera, msg, image, order, result, received)
+
+    def _wants(self, camera: Camera, view: str) -> bool:
+        """A view is computed only when enabled and somebody listens."""
+        return self._value(TOGGLE[view]) and camera.publishers[view].get_subscription_count() > 0
+
+    def _wants_confidence(self, camera: Camera) -> bool:
+        return self._wants(camera, "confidence") or self._value("confidence_threshold") > 0
+
+    # --- outputs ------------------------------------------------------------------------
+
+    def _publish(self, camera: Camera, msg, image, order: str, result, received: float) -> None:
+        t0 = time.perf_counter()
+        header = msg.header
+        ids, confidence = result.ids, result.confidence
+        threshold = round(self._value("confidence_threshold") * 255)
+        if threshold > 0 and confidence is not None:
+            ids = np.where(confidence >= threshold, ids, 255).astype(np.uint8)
+        size = self._output_size(ids.shape)
+        if size != (ids.shape[1], ids.shape[0]):
+            ids = cv2.resize(ids, size, interpolation=cv2.INTER_NEAREST)
+            if confidence is not None:
+                confidence = cv2.resize(confidence, size, interpolation=cv2.INTER_NEAREST)
+        pubs = camera.publishers
+        if self._wants(camera, "labels"):
+            pubs["labels"].publish(array_to_image(ids, "mono8", header))
+        if self._wants(camera, "confidence") and confidence is not None:
+            pubs["confidence"].publish(array_to_image(confidence, "mono8", header))
+        self._publish_views(camera, header, ids, image, order, size)
+        self._publish_drivable(camera, header, ids, confidence)
+        if self._wants(camera, "camera_info") and camera.camera_info is not None:
+            pubs["camera_info"].publish(self._scaled_info(camera.camera_info, header, size))
+        now = time.monotonic()
+        camera.processed += 1
+        camera.output_times.append(now)
+        timing = dict(result.timing)
+        timing["postprocess_ms"] = (
+            timing.get("postprocess_ms", 0.0) + (time.perf_counter() - t0) * 1e3
+        )
+        age = self._input_age_ms(msg)
+        timing["total_latency_ms"] = (now - received) * 1e3 if age is None else age
+        self._last_timing = timing
+        self._inference_ms.append(timing.get("inference_ms", 0.0))
+        pubs["info"].publish(self._info(camera, header, size, timing))
+
+    def _output_size(self, shape: tuple[int, ...]) -> tuple[int, int]:
+        """(width, height) of published views."""
+        width, height = self._value("output_width"), self._value("output_height")
+        return (width or shape[1], height or shape[0])
+
+    def _publish_views(self, camera: Camera, header, ids, image, order, size) -> None:
+        want_color = self._wants(camera, "labels_color")
+        want_overlay = self._wants(camera, "overlay")
+        if not (want_color or want_overlay):
+            return
+        from bisenet_ros.inference.visualize import colorize
+
+        colored = colorize(ids, self._segmenter.manifest.palette)
+        if want_color:
+            camera.publishers["labels_color"].publish(array_to_image(colored, "rgb8", header))
+        if want_overlay:
+            rgb = to_rgb(image, order)
+            if (rgb.shape[1], rgb.shape[0]) != size:
+                rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+            alpha = self._value("overlay_alpha")
+            blended = cv2.addWeighted(rgb, 1.0 - alpha, colored, alpha, 0.0)
+            camera.publishers["overlay"].publish(array_to_image(blended, "rgb8", header))
+
+    def _drivable_config(self):
+        from bisenet_ros.inference.drivable import DrivableConfig
+
+        ids = list(self._value("drivable_class_ids"))
+        if ids == [-1]:
+            ids = list(self._segmenter.manifest.drivable_ids)
+        return DrivableConfig(
+            class_ids=ids,
+            min_region_px=self._value("drivable_min_region_px"),
+            fill_holes_px=self._value("drivable_fill_holes_px"),
+            connected_to_bottom=self._value("drivable_connected_to_bottom"),
+        )
+
+    def _publish_drivable(self, camera: Camera, header, ids, confidence) -> None:
+        want_mask = self._wants(camera, "drivable_mask")
+        want_grid = self._wants(camera, "drivable_grid") and camera.camera_info is not None
+        if not (want_mask or want_grid):
+            return
+        from bisenet_ros.inference.drivable import drivable_mask
+
+        mask = drivable_mask(ids, self._drivable_config())  # ids already thresholded
+        if want_mask:
+            camera.publishers["drivable_mask"].publish(array_to_image(mask, "mono8", header))
+        if want_grid:
+            camera.publishers["drivable_grid"].publish(self._grid(camera.camera_info, header, mask))
+
+    def _grid(self, info: CameraInfo, header, mask: np.ndarray) -> OccupancyGrid:
+        from bisenet_ros.inference.drivable import GroundGrid
+
+        ground = GroundGrid(
+            resolution_m=self._value("grid_resolution_m"),
+            width_m=self._value("grid_width_m"),
+            length_m=self._value("grid_length_m"),
+            camera_height_m=self._value("camera_height_m"),
+            camera_pitch_rad=self._value("camera_pitch_rad"),
+        )
+        sx, sy = mask.shape[1] / max(info.width, 1), mask.shape[0] / max(info.height, 1)
+        k = info.k
+        cells = ground.project(mask, k[0] * sx, k[4] * sy, k[2] * sx, k[5] * sy)
+        grid = OccupancyGrid()
+        grid.header.stamp = header.stamp
+        grid.header.frame_id = self._value("grid_frame_id") or header.frame_id
+        grid.info.map_load_time = header.stamp
+        grid.info.resolution = float(ground.resolution_m)
+        grid.info.height, grid.info.width = cells.shape
+        grid.info.origin.position.x, grid.info.origin.position.y = ground.origin
+        grid.info.origin.orientation.w = 1.0
+        grid.data = cells.tobytes()
+        return grid
+
+    @staticmethod
+    def _scaled_info(info: CameraInfo, header, size: tuple[int, int]) -> CameraInfo:
+        """camera_info for the published views: intrinsics scaled to their size."""
+        sx, sy = size[0] / max(info.width, 1), size[1] / max(info.height, 1)
+        out = CameraInfo()
+        out.header = header
+        out.width, out.height = size
+        out.distortion_model, out.d, out.r = info.distortion_model, info.d, info.r
+        k, p = np.array(info.k, float), np.array(info.p, float)
+        k[[0, 1, 2]] *= sx
+        k[[3, 4, 5]] *= sy
+        p[[0, 1, 2, 3]] *= sx
+        p[[4, 5, 6, 7]] *= sy
+        out.k, out.p = k.tolist(), p.tolist()
+        return out
+
+    def _info(self, camera: Camera, header, size, timing: dict) -> SegmentationInfo:
+        manifest = self._segmenter.manifest
+        info = SegmentationInfo()
+        info.header = header
+        info.model_name = self._model_path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
+        info.architecture = manifest.arch
+        info.backend, info.precision = self._segmenter.backend, self._segmenter.precision
+        info.class_names = list(manifest.class_names)
+        info.palette = bytes(v for c in manifest.palette for v in c)
+        info.drivable_class_ids = bytes(self._drivable_config().class_ids)
+        info.input_height, info.input_width = manifest.input_size
+        info.output_width, info.output_height = size
+        info.preprocess_ms = float(timing.get("preprocess_ms", 0.0))
+        info.inference_ms = float(timing.get("inference_ms", 0.0))
+        info.postprocess_ms = float(timing.get("postprocess_ms", 0.0))
+        info.total_latency_ms = float(timing["total_latency_ms"])
+        info.frames_processed = camera.processed
+        info.frames_dropped = camera.dropped
+        info.frames_rejected = sum(camera.rejected.values())
+        return info
+
+    # --- diagnostics --------------------------------------------------------------------
+
+    def _publish_diagnostics(self) -> None:
+        now = time.monotonic()
+        array = DiagnosticArray()
+        array.header.stamp = self.get_clock().now().to_msg()
+        if not self._cameras:
+            array.status.append(
+                DiagnosticStatus(
+                    level=DiagnosticStatus.WARN,
+                    name=f"{self.get_name()}: model",
+                    message="unconfigured: no model loaded",
+                    hardware_id=self.get_fully_qualified_name(),
+                )
+            )
+        for camera in list(self._cameras):
+            array.status.append(self._camera_status(camera, now))
+        self._diagnostics.publish(array)
+
+    def _camera_status(self, camera: Camera, now: float) -> DiagnosticStatus:
+        in_rate, out_rate = _rate(camera.input_times, now), _rate(camera.output_times, now)
+        level, message = DiagnosticStatus.OK, "ok"
+        expected = self._value("expected_rate_hz")
+        starving = self._check_starving(camera, now)
+        if not camera.subscriptions:
+            level, message = DiagnosticStatus.OK, "inactive"
+        elif starving:
+            level, message = DiagnosticStatus.WARN, starving
+        elif expected > 0 and out_rate < expected:
+            level = DiagnosticStatus.WARN
+            message = f"output {out_rate:.1f} Hz below expected {expected:.1f} Hz"
+        inference = np.mean(self._inference_ms) if self._inference_ms else float("nan")
+        values = {
+            "input_topic": self.resolve_topic_name(camera.input_topic),
+            "input_rate_hz": f"{in_rate:.2f}",
+            "output_rate_hz": f"{out_rate:.2f}",
+            "input_age_ms": f"{camera.last_input_age_ms:.1f}",
+            "inference_ms_mean": f"{inference:.1f}",
+            "frames_received": str(camera.received),
+            "frames_processed": str(camera.processed),
+            "frames_dropped_superseded": str(camera.superseded),
+            "frames_dropped_too_old": str(camera.stale),
+            "frames_rejected": str(sum(camera.rejected.values())),
+            "rejected_by_reason": ", ".join(f"{k}={v}" for k, v in camera.rejected.items()),
+            "last_rejection": camera.last_reason,
+            "backend": self._segmenter.backend if self._segmenter else "",
+            "precision": self._segmenter.precision if self._segmenter else "",
+            "model": self._model_path,
+        }
+        return DiagnosticStatus(
+            level=level,
+            name=f"{self.get_name()}: {camera.name or 'camera'}",
+            message=message,
+            hardware_id=self.get_fully_qualified_name(),
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )
+
+    def _check_starving(self, camera: Camera, now: float) -> str:
+        """A warning when a publisher is matched but nothing arrives (Fast DDS defaults)."""
+        topic = self.resolve_topic_name(camera.input_topic)
+        publishers = self.count_publishers(topic) if camera.subscriptions else 0
+        if publishers == 0:
+            camera.waiting_since = 0.0
+            return ""
+        camera.waiting_since = camera.waiting_since or now
+        waited = now - max(camera.waiting_since, camera.last_receive)
+        if waited < self._value("no_input_warning_s"):
+            return ""
+        hint = no_input_hint(topic, publishers, waited)
+        self.get_logger().warning(hint, throttle_duration_sec=30.0)
+        return hint
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point: ``segment_node --ros-args --params-file config/segment.yaml``."""
+    transport_note = apply_default_profile()  # before rclpy creates the DDS participant
+    rclpy.init(args=args if args is not None else sys.argv)
+    node = SegmentNode()
+    node.get_logger().info(transport_note)
+    if node.get_parameter("autostart").value:
+        if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            node.trigger_activate()
+    executor = SingleThreadedExecutor()
+    executor.add_node(node)
+    try:
+        executor.spin()
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        node.close()
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
