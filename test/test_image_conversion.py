@@ -144,10 +144,10 @@ def test_compressed(rgb):
     ok, png = cv2.imencode(".png", rgb)
     assert compressed_size(png.tobytes()) == (320, 240)
 
-    corrupt = jpeg.tobytes()[:200] + bytes(300)
-    with pytest.raises(ImageError) as error:
-        compressed_to_array(CompressedImage(format="jpeg", data=corrupt))
-    assert error.value.reason == "decode"
+    for corrupt in (jpeg.tobytes()[:2000], jpeg.tobytes()[:200] + bytes(300) + b"\xff\xd9"):
+        with pytest.raises(ImageError) as error:
+            compressed_to_array(CompressedImage(format="jpeg", data=corrupt))
+        assert error.value.reason == "decode"
     with pytest.raises(ImageError) as error:
         compressed_to_array(CompressedImage(format="jpeg", data=b"not an image"))
     assert error.value.reason == "decode"

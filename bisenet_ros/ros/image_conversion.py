@@ -141,6 +141,8 @@ def compressed_to_array(msg: CompressedImage, max_pixels: int = 1 << 26) -> tupl
     data = np.frombuffer(msg.data, np.uint8)
     if data.size == 0:
         raise ImageError("empty", "compressed image without data")
+    if data[:2].tobytes() == b"\xff\xd8" and b"\xff\xd9" not in data[-16:].tobytes():
+        raise ImageError("decode", "truncated JPEG (no end-of-image marker)")
     size = compressed_size(data.data)
     if size is not None:
         check_size(*size, max_pixels)

@@ -107,6 +107,7 @@ class SegmentNode(LifecycleNode):
         self._running = False
         self._last_timing: dict[str, float] = {}
         self._inference_ms: deque = deque(maxlen=100)
+        self._batch_sizes: deque = deque(maxlen=100)
         self._configured = False
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self.create_timer(1.0, self._publish_diagnostics)
@@ -353,6 +354,7 @@ class SegmentNode(LifecycleNode):
                 return
             self._reject(group[0][0], "segmenter", str(error))
             return
+        self._batch_sizes.append(len(group))
         for (camera, msg, received, image, _), result in zip(group, results, strict=True):
             self._publish(camera, msg, image, order, result, received)
 
@@ -547,6 +549,8 @@ class SegmentNode(LifecycleNode):
             "output_rate_hz": f"{out_rate:.2f}",
             "input_age_ms": f"{camera.last_input_age_ms:.1f}",
             "inference_ms_mean": f"{inference:.1f}",
+            "batch_size_mean": f"{np.mean(self._batch_sizes) if self._batch_sizes else 0:.2f}",
+            "batch_size_max": str(max(self._batch_sizes, default=0)),
             "frames_received": str(camera.received),
             "frames_processed": str(camera.processed),
             "frames_dropped_superseded": str(camera.superseded),
