@@ -47,6 +47,7 @@ class NodeProcess:
         params: dict,
         workdir: Path,
         namespace: str = "/",
+        base_params_file: Path | None = None,
         ros_args: tuple[str, ...] = (),
         env: dict | None = None,
     ) -> None:
@@ -61,6 +62,7 @@ class NodeProcess:
             "-m",
             "bisenet_ros.ros.segment_node",
             "--ros-args",
+            *(("--params-file", str(base_params_file)) if base_params_file else ()),
             "--params-file",
             str(self.params_file),
             "-r",

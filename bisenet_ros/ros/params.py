@@ -162,6 +162,19 @@ def reliability_qos(reliability: str, depth: int) -> QoSProfile:
     )
 
 
+def package_file(*parts: str) -> Path:
+    """A file of the ROS package: the installed share directory, else the source checkout."""
+    try:
+        from ament_index_python.packages import get_package_share_directory
+
+        installed = Path(get_package_share_directory("bisenet_ros"), *parts)
+        if installed.exists():
+            return installed
+    except (ImportError, LookupError, ValueError):
+        pass
+    return Path(__file__).resolve().parents[2].joinpath(*parts)
+
+
 def resolve_model_path(value: str) -> Path:
     """The model file a ``model_path`` parameter means (empty: the bundled CamVid model)."""
     return Path(value).expanduser() if value else BUNDLED_MODEL

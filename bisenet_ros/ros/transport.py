@@ -11,6 +11,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .params import package_file
+
 PROFILE_NAME = "fastdds_profile.xml"
 # Variables with which a user has already chosen a Fast DDS transport configuration.
 USER_SETTINGS = (
@@ -21,16 +23,8 @@ USER_SETTINGS = (
 
 
 def profile_path() -> Path:
-    """The shipped profile: the installed share directory, else the source checkout."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        installed = Path(get_package_share_directory("bisenet_ros")) / "config" / PROFILE_NAME
-        if installed.is_file():
-            return installed
-    except (ImportError, LookupError, ValueError):
-        pass
-    return Path(__file__).resolve().parents[2] / "config" / PROFILE_NAME
+    """The shipped profile (installed share directory, else the source checkout)."""
+    return package_file("config", PROFILE_NAME)
 
 
 def apply_default_profile(environ: os._Environ | dict = os.environ) -> str:
