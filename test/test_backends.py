@@ -64,6 +64,9 @@ def test_onnxruntime_matches_torch_on_real_frames(checkpoint, cache, frames):
         for x, y in zip(a, b, strict=True)
     )
     assert conf_gap <= 2
+    # the ids-only (pruned) graph answers the same ids as the graph with confidence
+    for image, with_conf in zip(frames, b, strict=True):
+        assert np.array_equal(ort_seg.segment(image, "bgr")[0].ids, with_conf.ids)
 
 
 def test_onnx_file_carries_its_manifest(checkpoint, cache, frames):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from ..manifest import Manifest, sidecar_path
@@ -25,6 +26,7 @@ def load_backend(
     path: Path,
     precision: str,
     threads: int | None,
+    input_size: tuple[int, int] | None,
     cuda_graphs: bool,
     calibration_images: str | Path | None,
     cache_dir: str | Path | None,
@@ -32,18 +34,23 @@ def load_backend(
     """The backend ``name`` running the model in ``path`` (of ``kind``), and its manifest."""
     if cuda_graphs and name != "torch":
         raise ValueError("cuda_graphs applies to the torch backend only")
+    if input_size is not None:
+        input_size = (int(input_size[0]), int(input_size[1]))
     if name == "torch":
-        return _torch(path, precision, threads, cuda_graphs)
+        return _torch(path, precision, threads, input_size, cuda_graphs)
     if name == "onnxruntime":
-        return _onnxruntime(kind, path, precision, threads, calibration_images, cache_dir)
+        return _onnxruntime(
+            kind, path, precision, threads, input_size, calibration_images, cache_dir
+        )
     if name == "tensorrt":
         from .backends.tensorrt_backend import TensorRTBackend
 
-        return TensorRTBackend.load(kind, path, precision, calibration_images, cache_dir)
+        onnx_path = _onnx_for(kind, path, input_size, cache_dir) if kind != "engine" else path
+        return TensorRTBackend.load(onnx_path, precision, calibration_images, cache_dir)
     raise ValueError(f"unknown backend {name!r}")
 
 
-def _torch(path: Path, precision: str, threads: int | None, cuda_graphs: bool):
+def _torch(path, precision, threads, input_size, cuda_graphs):
     import torch
 
     from ..models import load_checkpoint
@@ -52,15 +59,32 @@ def _torch(path: Path, precision: str, threads: int | None, cuda_graphs: bool):
     if threads:
         torch.set_num_threads(threads)
     model, manifest = load_checkpoint(path)
+    if input_size:
+        manifest = replace(manifest, input_size=input_size)
     return TorchBackend(model, precision, cuda_graphs=cuda_graphs), manifest
 
 
-def _onnxruntime(kind, path, precision, threads, calibration_images, cache):
+def _onnx_for(kind: str, path: Path, input_size, cache) -> Path:
+    """The ONNX graph to run: the file itself, or the checkpoint exported at ``input_size``."""
+    from ..export.onnx import read_onnx_manifest
+
+    if kind == "checkpoint":
+        return exported_onnx(path, input_size, cache)
+    graph_size = read_onnx_manifest(path).input_size
+    if input_size and tuple(input_size) != tuple(graph_size):
+        raise ValueError(
+            f"{path} is fixed at {graph_size[0]}x{graph_size[1]}; export it again at "
+            f"{input_size[0]}x{input_size[1]} (`bisenet export onnx --size`) or pass a checkpoint"
+        )
+    return path
+
+
+def _onnxruntime(kind, path, precision, threads, input_size, calibration_images, cache):
     from ..export.onnx import read_onnx_manifest
     from ..export.quantize import is_quantized
     from .backends.onnxruntime_backend import OnnxRuntimeBackend
 
-    onnx_path = exported_onnx(path, cache) if kind == "checkpoint" else path
+    onnx_path = _onnx_for(kind, path, input_size, cache)
     quantized = is_quantized(onnx_path)
     if precision == "int8" and not quantized:
         if calibration_images is None:
@@ -74,19 +98,32 @@ def _onnxruntime(kind, path, precision, threads, calibration_images, cache):
     return OnnxRuntimeBackend(onnx_path, precision, threads, quantized=quantized), manifest
 
 
-def exported_onnx(checkpoint: Path, cache: str | Path | None = None) -> Path:
-    """The checkpoint's ONNX graph (ids + confidence head, manifest size), exported once."""
+def exported_onnx(
+    checkpoint: Path, input_size: tuple[int, int] | None = None, cache: str | Path | None = None
+) -> Path:
+    """The checkpoint's ONNX graph (ids + confidence head) at ``input_size``, exported once.
+
+    ``input_size`` defaults to the manifest's.
+    """
     import torch
 
     from ..export.onnx import export_onnx
     from ..models import load_checkpoint
 
-    key = key_of(weights=file_hash(checkpoint), head="ids+confidence", torch=torch.__version__)
+    key = key_of(
+        weights=file_hash(checkpoint),
+        size=input_size,
+        head="ids+confidence",
+        torch=torch.__version__,
+    )
     target = cache_dir(cache) / "onnx" / f"{checkpoint.stem}-{key}.onnx"
     if not target.is_file():
         log.info("exporting %s to %s", checkpoint, target)
         model, manifest = load_checkpoint(checkpoint)
-        _atomic(target, lambda tmp: export_onnx(model, manifest, tmp, confidence=True))
+        _atomic(
+            target,
+            lambda tmp: export_onnx(model, manifest, tmp, input_size=input_size, confidence=True),
+        )
     return target
 
 

@@ -52,13 +52,15 @@ class Segmenter:
         precision: str = "fp32",
         resize_mode: str = "stretch",
         threads: int | None = None,
+        input_size: tuple[int, int] | None = None,
         cuda_graphs: bool = False,
         calibration_images: str | Path | None = None,
         cache_dir: str | Path | None = None,
     ) -> Segmenter:
         """Load a checkpoint (.pt/.pth), ONNX graph or TensorRT engine with its manifest.
 
-        ``threads`` limits CPU threads (onnxruntime and torch on the CPU). ``cuda_graphs``
+        ``threads`` limits CPU threads (onnxruntime and torch on the CPU). ``input_size``
+        (H, W) runs a checkpoint at another network size than its manifest's. ``cuda_graphs``
         captures the torch CUDA forward pass. ``calibration_images`` is a folder of frames for
         int8 calibration when the model is not already quantised. Derived files (exported
         ONNX, int8 graphs, engines) go to ``cache_dir`` (default ``~/.cache/bisenet_ros``).
@@ -76,6 +78,7 @@ class Segmenter:
             path,
             precision=precision,
             threads=threads,
+            input_size=input_size,
             cuda_graphs=cuda_graphs,
             calibration_images=calibration_images,
             cache_dir=cache_dir,

@@ -3,7 +3,8 @@
 The graph ends in class ids (argmax inside the graph), so only uint8 planes leave the
 runtime. Full graph optimisation folds BatchNorm into the convolutions and fuses
 activations; the TensorRT and CUDA execution providers are used when this onnxruntime build
-has them.
+has them. Calls without confidence run a pruned ids-only graph (see ``graph``); the graph
+with confidence is built on first use.
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import onnx
 import onnxruntime as ort
 
 from .base import check_precision, ids_and_confidence
+from .graph import cheap_max_softmax, pruned
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 
@@ -46,26 +49,34 @@ class OnnxRuntimeBackend:
                 (p, {"trt_fp16_enable": precision == "fp16"}) if p == GPU_PROVIDERS[0] else p
                 for p in gpu
             ] + providers
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.options = ort.SessionOptions()
+        self.options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if threads:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        self.session = ort.InferenceSession(str(onnx_path), options, providers=providers)
-        self.providers = self.session.get_providers()
-        self.input_name = self.session.get_inputs()[0].name
-        self.outputs = [o.name for o in self.session.get_outputs()]
+            self.options.intra_op_num_threads = threads
+            self.options.inter_op_num_threads = 1
+        self.model = onnx.load(str(onnx_path))
+        self.input_name = self.model.graph.input[0].name
+        self.outputs = [o.name for o in self.model.graph.output]
+        first = ["logits"] if "logits" in self.outputs else ["ids"]
+        self._sessions = {False: self._session(pruned(self.model, first), providers)}
+        self._requested = providers
+        self.providers = self._sessions[False].get_providers()
+
+    def _session(self, model: onnx.ModelProto, providers: list) -> ort.InferenceSession:
+        return ort.InferenceSession(model.SerializeToString(), self.options, providers=providers)
 
     def run(self, batch: np.ndarray, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
         feed = {self.input_name: batch}
         if "logits" in self.outputs:
-            return ids_and_confidence(self.session.run(["logits"], feed)[0], confidence)
-        if confidence and "confidence" not in self.outputs:
+            return ids_and_confidence(self._sessions[False].run(None, feed)[0], confidence)
+        if not confidence:
+            return self._sessions[False].run(None, feed)[0], None
+        if "confidence" not in self.outputs:
             raise ValueError(
                 "this ONNX graph has no 'confidence' output; re-export it with "
                 "`bisenet export onnx --confidence` or ask for confidence=False"
             )
-        if confidence:
-            ids, conf = self.session.run(["ids", "confidence"], feed)
-            return ids, conf
-        return self.session.run(["ids"], feed)[0], None
+        if True not in self._sessions:
+            self._sessions[True] = self._session(cheap_max_softmax(self.model), self._requested)
+        ids, conf = self._sessions[True].run(["ids", "confidence"], feed)
+        return ids, conf

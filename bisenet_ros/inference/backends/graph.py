@@ -1,0 +1,65 @@
+"""In-memory rewrites that make the exported graph cheap to run on ONNX Runtime.
+
+Two costs dominate the exported tail on the CPU: ONNX Runtime always runs every node of a
+graph, so an unused ``confidence`` branch is paid for on every ``ids``-only call; and
+``Softmax`` over the class axis of an NCHW tensor is transposed internally (slower than the
+whole network at 512x1024). Pruning gives an ids-only graph; the maximum softmax
+probability is rewritten as ``1 / sum(exp(x - max(x)))``, the same value without Softmax.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+
+def pruned(model: onnx.ModelProto, outputs: list[str]) -> onnx.ModelProto:
+    """A copy of ``model`` computing only ``outputs`` (metadata kept)."""
+    inputs = [i.name for i in model.graph.input]
+    extracted = onnx.utils.Extractor(model).extract_model(inputs, outputs)
+    extracted.metadata_props.extend(model.metadata_props)
+    return extracted
+
+
+def _opset(model: onnx.ModelProto) -> int:
+    return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+
+
+def cheap_max_softmax(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Replace ``ReduceMax(Softmax(x, axis=1), axis=1)`` by ``1 / ReduceSum(Exp(x - max x))``."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    opset = _opset(model)
+    for softmax in [n for n in graph.node if n.op_type == "Softmax"]:
+        axis = next((a.i for a in softmax.attribute if a.name == "axis"), -1)
+        users = consumers.get(softmax.output[0], [])
+        if axis != 1 or len(users) != 1 or users[0].op_type != "ReduceMax":
+            continue
+        reduce = users[0]
+        keep = next((a.i for a in reduce.attribute if a.name == "keepdims"), 1)
+        x, out, tag = softmax.input[0], reduce.output[0], softmax.name or "softmax"
+        axes = f"{tag}_axes"
+        graph.initializer.append(numpy_helper.from_array(np.array([1], np.int64), axes))
+        top = (
+            helper.make_node("ReduceMax", [x, axes], [f"{tag}_max"], keepdims=1)
+            if opset >= 18
+            else helper.make_node("ReduceMax", [x], [f"{tag}_max"], axes=[1], keepdims=1)
+        )
+        replacement = [
+            top,
+            helper.make_node("Sub", [x, f"{tag}_max"], [f"{tag}_shifted"]),
+            helper.make_node("Exp", [f"{tag}_shifted"], [f"{tag}_exp"]),
+            helper.make_node("ReduceSum", [f"{tag}_exp", axes], [f"{tag}_sum"], keepdims=keep),
+            helper.make_node("Reciprocal", [f"{tag}_sum"], [out]),
+        ]
+        index = list(graph.node).index(softmax)
+        graph.node.remove(softmax)
+        graph.node.remove(reduce)
+        for offset, node in enumerate(replacement):
+            graph.node.insert(index + offset, node)
+    return model
