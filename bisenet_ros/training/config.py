@@ -128,8 +128,8 @@ def validate(config: dict) -> None:
     problems = []
     if train["batch_size"] < 1 or train["max_iter"] < 1:
         problems.append("train.batch_size and train.max_iter must be positive")
-    if train["warmup_iters"] >= train["max_iter"]:
-        problems.append("train.warmup_iters must be smaller than train.max_iter")
+    if train["warmup_iters"] > train["max_iter"]:
+        problems.append("train.warmup_iters must not exceed train.max_iter")
     if len(augment["crop_size"]) != 2 or min(augment["crop_size"]) < 32:
         problems.append("augment.crop_size must be (height, width), each >= 32")
     low, high = augment["scale_range"]

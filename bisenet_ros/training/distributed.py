@@ -78,10 +78,13 @@ class CPUSyncBatchNorm(nn.BatchNorm2d):
             return super().forward(x)
         channels = x.shape[1]
         count = torch.tensor([x.numel() / channels], dtype=x.dtype, device=x.device)
-        stats = all_reduce_sum(torch.cat([x.sum((0, 2, 3)), (x * x).sum((0, 2, 3)), count]))
-        total = stats[-1]
-        mean = stats[:channels] / total
-        var = (stats[channels : 2 * channels] / total - mean * mean).clamp_min(0)
+        sums = all_reduce_sum(torch.cat([x.sum((0, 2, 3)), count]))
+        total = sums[-1]
+        mean = sums[:channels] / total
+        # Two passes, not E[x^2] - E[x]^2: that cancels catastrophically when the variance
+        # is small next to the mean (e.g. the BatchNorm over globally pooled features).
+        centred = x - mean[None, :, None, None]
+        var = all_reduce_sum((centred * centred).sum((0, 2, 3))) / total
         with torch.no_grad():
             self.num_batches_tracked += 1
             m = self.momentum
@@ -89,8 +92,7 @@ class CPUSyncBatchNorm(nn.BatchNorm2d):
             unbiased = var.detach() * total / (total - 1).clamp_min(1)
             self.running_var.mul_(1 - m).add_(unbiased, alpha=m)
         scale = self.weight / torch.sqrt(var + self.eps)
-        shift = self.bias - mean * scale
-        return x * scale[None, :, None, None] + shift[None, :, None, None]
+        return centred * scale[None, :, None, None] + self.bias[None, :, None, None]
 
 
 def convert_sync_batchnorm(model: nn.Module, device: torch.device) -> nn.Module:

@@ -42,8 +42,10 @@ class OhemCrossEntropy(nn.Module):
         self.register_buffer("class_weights", weights)
 
     def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if logits.dtype in (torch.float16, torch.bfloat16):  # AMP: the softmax in float32
+            logits = logits.float()
         losses = F.cross_entropy(
-            logits.float(), labels, ignore_index=self.ignore_index, reduction="none"
+            logits, labels, ignore_index=self.ignore_index, reduction="none"
         ).flatten()
         valid = (labels != self.ignore_index).flatten()
         keep = valid
@@ -54,7 +56,7 @@ class OhemCrossEntropy(nn.Module):
                 hardest = losses.masked_fill(~valid, -1.0).topk(n_min).indices
                 keep = torch.zeros_like(valid)
                 keep[hardest] = True
-        weight = keep.float()
+        weight = keep.to(losses.dtype)
         if self.class_weights is not None:
             safe = labels.flatten().clamp_max(self.class_weights.numel() - 1)
             weight = weight * self.class_weights[safe]

@@ -92,6 +92,14 @@ def create_model(config: dict, manifest: Manifest) -> nn.Module:
     return model
 
 
+def train_mode(model: nn.Module, frozen: list[str]) -> None:
+    """Training mode, except frozen branches: their BatchNorms keep the pretrained statistics."""
+    model.train()
+    for name, module in model.named_modules():
+        if any(name == p or name.startswith(f"{p}.") for p in frozen):
+            module.eval()
+
+
 def rng_state() -> dict:
     state = {
         "torch": torch.get_rng_state(),
@@ -160,6 +168,7 @@ class Trainer:
         if self.channels_last:  # about 30% faster convolutions on CPUs and tensor cores
             model = model.to(memory_format=torch.channels_last)
         self.model = model.to(self.ctx.device).train()
+        self.dtype = next(model.parameters()).dtype  # float32, unless built otherwise
         if self.ctx.distributed:
             device_ids = [self.ctx.local_rank] if self.ctx.device.type == "cuda" else None
             self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
@@ -205,7 +214,11 @@ class Trainer:
             raise ValueError(f"{path} is not a training state written by bisenet train")
         distributed.unwrap(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        # The schedule's shape comes from the config, not the file: an unchanged config
+        # continues exactly, a new train.max_iter extends or shortens the run.
+        lambdas = list(self.scheduler.lr_lambdas)
         self.scheduler.load_state_dict(state["scheduler"])
+        self.scheduler.lr_lambdas = lambdas
         self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         self.iteration = state["iteration"]
@@ -232,7 +245,8 @@ class Trainer:
 
     def step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         """One optimisation step; returns the loss."""
-        images = images.to(self.ctx.device, non_blocking=True)
+        train_mode(distributed.unwrap(self.model), self.config["model"]["freeze"])
+        images = images.to(self.ctx.device, self.dtype, non_blocking=True)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
         labels = labels.to(self.ctx.device, non_blocking=True)
