@@ -1,0 +1,156 @@
+"""rosbag2 (sqlite3 or MCAP) image topics in and out, through the pure-Python ``rosbags``.
+
+No ROS installation is needed: recorded drives can be segmented offline on any machine,
+and the labels written back as new topics beside the originals.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+import cv2
+import numpy as np
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+
+IMAGE = "sensor_msgs/msg/Image"
+COMPRESSED = "sensor_msgs/msg/CompressedImage"
+STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
+# encoding -> (channels, conversion to RGB or None)
+ENCODINGS = {
+    "rgb8": (3, None),
+    "bgr8": (3, cv2.COLOR_BGR2RGB),
+    "rgba8": (4, cv2.COLOR_RGBA2RGB),
+    "bgra8": (4, cv2.COLOR_BGRA2RGB),
+    "mono8": (1, None),
+    "8UC1": (1, None),
+    "8UC3": (3, cv2.COLOR_BGR2RGB),
+}
+
+TYPESTORE = get_typestore(Stores.LATEST)
+
+
+def bag_path(path: str | Path) -> Path:
+    """The bag directory for a bag directory or one of its storage files."""
+    path = Path(path)
+    return path.parent if path.is_file() and path.suffix in (".db3", ".mcap") else path
+
+
+def is_bag(path: str | Path) -> bool:
+    return (bag_path(path) / "metadata.yaml").is_file()
+
+
+def image_topics(path: str | Path) -> dict[str, str]:
+    """Image topics of a bag: topic -> message type."""
+    with Reader(bag_path(path)) as reader:
+        return {c.topic: c.msgtype for c in reader.connections if c.msgtype in (IMAGE, COMPRESSED)}
+
+
+def choose_topic(path: str | Path, topic: str | None) -> str:
+    """``topic`` if the bag has it as an image topic, else the only image topic, else an error."""
+    topics = image_topics(path)
+    if topic is not None:
+        if topic not in topics:
+            raise ValueError(f"{path} has no image topic {topic!r}; image topics: {sorted(topics)}")
+        return topic
+    if len(topics) != 1:
+        raise ValueError(f"{path} has image topics {sorted(topics)}: choose one with --topic")
+    return next(iter(topics))
+
+
+def to_rgb(msg: object, msgtype: str) -> np.ndarray:
+    """An Image or CompressedImage message as an HxWx3 RGB (or HxW grey) uint8 array."""
+    if msgtype == COMPRESSED:
+        image = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise ValueError(f"cannot decode a {msg.format!r} CompressedImage")
+        return image if image.ndim == 2 else cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2RGB)
+    if msg.encoding not in ENCODINGS:
+        raise ValueError(f"unsupported encoding {msg.encoding!r}; supported: {list(ENCODINGS)}")
+    channels, conversion = ENCODINGS[msg.encoding]
+    rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)
+    image = rows[:, : msg.width * channels].reshape(msg.height, msg.width, channels)
+    if channels == 1:
+        return image[:, :, 0]
+    return cv2.cvtColor(image, conversion) if conversion is not None else image
+
+
+def image_message(header: object, plane: np.ndarray, encoding: str) -> object:
+    """A ``sensor_msgs/Image`` carrying ``plane`` (mono8 HxW or rgb8 HxWx3) with ``header``."""
+    height, width = plane.shape[:2]
+    channels = 1 if plane.ndim == 2 else plane.shape[2]
+    return TYPESTORE.types[IMAGE](
+        header=header,
+        height=height,
+        width=width,
+        encoding=encoding,
+        is_bigendian=0,
+        step=width * channels,
+        data=np.ascontiguousarray(plane).reshape(-1),
+    )
+
+
+def count_messages(path: str | Path, topic: str) -> int:
+    with Reader(bag_path(path)) as reader:
+        return sum(c.msgcount for c in reader.connections if c.topic == topic)
+
+
+# process(timestamp ns, header, RGB image) -> {topic: (plane, encoding)} to add to the copy
+Process = Callable[[int, object, np.ndarray], dict[str, tuple[np.ndarray, str]]]
+
+
+def segment_bag(
+    source: str | Path,
+    topic: str,
+    process: Process,
+    output: str | Path | None = None,
+    storage: str = "mcap",
+) -> int:
+    """Run ``process`` on every image of ``topic``; returns how many ran.
+
+    With ``output``, writes a new bag holding every message of ``source`` and, right after
+    each image, the planes ``process`` returned, as ``sensor_msgs/Image`` with the image's
+    header and timestamp.
+    """
+    if storage not in STORAGES:
+        raise ValueError(f"storage must be one of {sorted(STORAGES)}, not {storage!r}")
+    done = 0
+    with Reader(bag_path(source)) as reader, ExitStack() as stack:
+        writer = None
+        if output is not None:
+            writer = Writer(Path(output), version=9, storage_plugin=STORAGES[storage])
+            stack.enter_context(writer)
+            copies = {c.id: _copy_connection(writer, c) for c in reader.connections}
+            added: dict[str, object] = {}
+        wanted = (
+            reader.connections if writer else [c for c in reader.connections if c.topic == topic]
+        )
+        for connection, timestamp, raw in reader.messages(connections=wanted):
+            if writer:
+                writer.write(copies[connection.id], timestamp, raw)
+            if connection.topic != topic:
+                continue
+            msg = TYPESTORE.deserialize_cdr(raw, connection.msgtype)
+            planes = process(timestamp, msg.header, to_rgb(msg, connection.msgtype))
+            done += 1
+            for name, (plane, encoding) in planes.items() if writer else ():
+                if name not in added:
+                    added[name] = writer.add_connection(name, IMAGE, typestore=TYPESTORE)
+                data = TYPESTORE.serialize_cdr(image_message(msg.header, plane, encoding), IMAGE)
+                writer.write(added[name], timestamp, data)
+    return done
+
+
+def _copy_connection(writer: Writer, c: object) -> object:
+    """The same topic, type, definition and QoS in ``writer``."""
+    return writer.add_connection(
+        c.topic,
+        c.msgtype,
+        msgdef=c.msgdef.data if c.msgdef else None,
+        rihs01=c.digest if c.msgdef else None,
+        typestore=None if c.msgdef else TYPESTORE,
+        serialization_format=c.ext.serialization_format,
+        offered_qos_profiles=c.ext.offered_qos_profiles,
+    )

@@ -1,0 +1,132 @@
+"""``bisenet infer`` (images, folders, videos, rosbag2) and ``bisenet bench``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from .backends import BACKENDS, PRECISIONS
+from .preprocess import RESIZE_MODES
+
+OUTPUTS = ("labels", "color", "overlay", "drivable", "confidence")
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        height, width = (int(v) for v in text.lower().split("x"))
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 512x1024: {text!r}") from error
+    return height, width
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--threads", type=int, help="CPU threads (default: the runtime's choice)")
+    p.add_argument(
+        "--calibration", type=Path, help="folder of frames for int8 calibration (not yet int8)"
+    )
+    p.add_argument("--cache-dir", type=Path, help="derived models (default ~/.cache/bisenet_ros)")
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("infer", help="segment an image, folder, video or rosbag2")
+    p.add_argument("model", type=Path, help="checkpoint (.pt), ONNX or TensorRT engine")
+    p.add_argument("input", type=Path, help="image, folder, video, or rosbag2 (folder/.db3/.mcap)")
+    p.add_argument("-o", "--output", type=Path, required=True, help="output folder")
+    p.add_argument("--backend", choices=BACKENDS, default="auto")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp32")
+    p.add_argument("--resize-mode", choices=RESIZE_MODES, default="stretch")
+    p.add_argument(
+        "--save",
+        nargs="*",
+        choices=OUTPUTS,
+        default=["labels", "overlay"],
+        help="images written per frame (default: labels overlay); none with --save alone",
+    )
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the colour mask")
+    p.add_argument("--video", type=Path, help="also write an overlay video (e.g. out.mp4)")
+    p.add_argument("--fps", type=float, help="video frame rate (default: the input's, else 10)")
+    p.add_argument("--drivable-classes", type=int, nargs="+", help="default: the manifest's")
+    p.add_argument("--topic", help="rosbag2 image topic (default: the only one)")
+    p.add_argument(
+        "--output-bag", type=Path, help="write a copy of the bag with label and drivable topics"
+    )
+    p.add_argument("--bag-storage", choices=["mcap", "sqlite3"], default="mcap")
+    _model_options(p)
+    p.set_defaults(run=run_infer)
+
+    p = sub.add_parser("bench", help="latency and throughput of each backend and precision")
+    p.add_argument("model", type=Path, help="checkpoint (.pt) to export to every backend")
+    p.add_argument("--frames", type=Path, required=True, help="folder of real frames")
+    p.add_argument("--backends", nargs="+", choices=BACKENDS[1:], default=list(BACKENDS[1:]))
+    p.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
+    p.add_argument("--cuda-graphs", action="store_true", help="add torch CUDA-graph configs")
+    p.add_argument("--sizes", nargs="+", type=_size, default=[(512, 1024), (1024, 2048)])
+    p.add_argument("--batches", nargs="+", type=int, default=[1, 4])
+    p.add_argument("--iterations", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--json", type=Path, help="write the results here (default: bench.json)")
+    _model_options(p)
+    p.set_defaults(run=run_bench)
+
+
+def run_infer(args: argparse.Namespace) -> int:
+    from .infer import InferOptions, infer
+
+    options = InferOptions(
+        save=list(args.save),
+        alpha=args.alpha,
+        video=args.video,
+        fps=args.fps,
+        drivable_classes=args.drivable_classes,
+        topic=args.topic,
+        output_bag=args.output_bag,
+        bag_storage=args.bag_storage,
+    )
+    segmenter = _segmenter(args)
+    count = infer(segmenter, args.input, args.output, options)
+    print(f"segmented {count} frames with {segmenter.backend} {segmenter.precision}")
+    return 0
+
+
+def _segmenter(args: argparse.Namespace):
+    from .segmenter import Segmenter
+
+    return Segmenter.from_file(
+        args.model,
+        backend=args.backend,
+        precision=args.precision,
+        resize_mode=args.resize_mode,
+        threads=args.threads,
+        calibration_images=args.calibration,
+        cache_dir=args.cache_dir,
+    )
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    import platform
+
+    from .bench import Config, bench, load_frames, table, to_json
+
+    configs = [Config(b, p) for b in args.backends for p in args.precisions]
+    if args.cuda_graphs:
+        configs += [Config("torch", p, True) for p in args.precisions if p != "int8"]
+    frames = load_frames(args.frames, 8)
+    results = bench(
+        args.model,
+        configs,
+        args.sizes,
+        args.batches,
+        frames,
+        iterations=args.iterations,
+        warmup=args.warmup,
+        threads=args.threads,
+        calibration_images=args.calibration or args.frames,
+        cache_dir=args.cache_dir,
+    )
+    print(table(results))
+    output = args.json or Path("bench.json")
+    machine = {"cpu": platform.processor() or platform.machine(), "host": platform.node()}
+    output.write_text(json.dumps({"machine": machine, "results": to_json(results)}, indent=2))
+    print(f"wrote {output}")
+    return 0

@@ -1,0 +1,119 @@
+"""Offline inference: frames from files or a rosbag2 through a Segmenter into images,
+an overlay video and optionally a copy of the bag with label topics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+from tqdm import tqdm
+
+from . import bag, sources
+from .drivable import DrivableConfig, drivable_mask
+from .segmenter import Segmenter
+from .visualize import colorize, overlay
+
+
+@dataclass
+class InferOptions:
+    save: list[str] = field(default_factory=lambda: ["labels", "overlay"])
+    alpha: float = 0.5
+    video: Path | None = None
+    fps: float | None = None
+    drivable_classes: list[int] | None = None
+    topic: str | None = None
+    output_bag: Path | None = None
+    bag_storage: str = "mcap"
+
+
+class _Outputs:
+    """Turns one frame's segmentation into the requested files and planes."""
+
+    def __init__(self, segmenter: Segmenter, folder: Path, options: InferOptions) -> None:
+        self.segmenter = segmenter
+        self.folder = folder
+        self.options = options
+        classes = options.drivable_classes
+        self.drivable = DrivableConfig(
+            classes if classes is not None else segmenter.manifest.drivable_ids
+        )
+        if "drivable" in options.save and not self.drivable.class_ids:
+            raise ValueError("the manifest lists no drivable classes; pass --drivable-classes")
+        self.video: cv2.VideoWriter | None = None
+        self.size: tuple[int, int] | None = None
+        folder.mkdir(parents=True, exist_ok=True)
+
+    def __call__(self, name: str, image: np.ndarray, fps: float | None) -> dict[str, tuple]:
+        want_conf = "confidence" in self.options.save
+        (result,) = self.segmenter.segment(image, channel_order="rgb", confidence=want_conf)
+        palette = self.segmenter.manifest.palette
+        color = colorize(result.ids, palette)
+        views = {"labels": result.ids, "color": color, "confidence": result.confidence}
+        if "overlay" in self.options.save or self.options.video:
+            views["overlay"] = overlay(image, color, self.options.alpha)
+        planes = {"labels": (result.ids, "mono8")}
+        if self.drivable.class_ids:
+            views["drivable"] = drivable_mask(result.ids, self.drivable)
+            planes["drivable"] = (views["drivable"], "mono8")
+        for kind in self.options.save:
+            picture = views[kind]
+            if picture.ndim == 3:
+                picture = cv2.cvtColor(picture, cv2.COLOR_RGB2BGR)
+            cv2.imwrite(str(self.folder / f"{name}_{kind}.png"), picture)
+        if self.options.video:
+            self._write_video(views["overlay"], fps)
+        return planes
+
+    def _write_video(self, frame_rgb: np.ndarray, fps: float | None) -> None:
+        height, width = frame_rgb.shape[:2]
+        if self.video is None:
+            path = self.options.video
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fourcc = cv2.VideoWriter_fourcc(*("mp4v" if path.suffix.lower() == ".mp4" else "MJPG"))
+            rate = self.options.fps or fps or 10.0
+            self.video = cv2.VideoWriter(str(path), fourcc, rate, (width, height))
+            if not self.video.isOpened():
+                raise ValueError(f"cannot write video {path}")
+            self.size = (width, height)
+        if (width, height) != self.size:  # a video has one frame size
+            frame_rgb = cv2.resize(frame_rgb, self.size, interpolation=cv2.INTER_AREA)
+        self.video.write(cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
+
+    def close(self) -> None:
+        if self.video is not None:
+            self.video.release()
+
+
+def infer(segmenter: Segmenter, source: Path, output: Path, options: InferOptions) -> int:
+    """Segment every frame of ``source`` into ``output``; returns the number of frames."""
+    outputs = _Outputs(segmenter, output, options)
+    try:
+        if bag.is_bag(source):
+            return _infer_bag(source, outputs, options)
+        if options.output_bag:
+            raise ValueError("--output-bag needs a rosbag2 input")
+        count, fps, frames = sources.frames(source)
+        for name, image in tqdm(frames, total=count, unit="frame", disable=count < 2):
+            outputs(name, image, fps)
+        return count
+    finally:
+        outputs.close()
+
+
+def _infer_bag(source: Path, outputs: _Outputs, options: InferOptions) -> int:
+    topic = bag.choose_topic(source, options.topic)
+    total = bag.count_messages(source, topic)
+    progress = tqdm(total=total, unit="msg", disable=total < 2)
+    base = topic.rstrip("/")
+
+    def process(timestamp: int, header: object, image: np.ndarray) -> dict:
+        planes = outputs(str(timestamp), image, None)
+        progress.update()
+        return {f"{base}/{name}": plane for name, plane in planes.items()}
+
+    try:
+        return bag.segment_bag(source, topic, process, options.output_bag, options.bag_storage)
+    finally:
+        progress.close()

@@ -1,0 +1,201 @@
+"""``bisenet infer`` on real CamVid frames: a folder, a video and a rosbag2 written here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.typesys import Stores, get_typestore
+
+from bisenet_ros.cli import main
+from bisenet_ros.inference import Segmenter
+from bisenet_ros.manifest import CAMVID as CAMVID_TABLE
+from bisenet_ros.manifest import Manifest
+from bisenet_ros.models import build_model, save_checkpoint
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+CAMVID = SHARED / "datasets" / "camvid"
+TOPIC = "/camera/image_raw"
+TYPES = get_typestore(Stores.LATEST)
+
+
+@pytest.fixture(scope="module")
+def frames() -> list[tuple[str, np.ndarray]]:
+    if not CAMVID.is_dir():
+        pytest.skip(f"real data not present: {CAMVID}")
+    files = sorted((CAMVID / "test" / "images").glob("*.jpg"))[::60]
+    return [(f.stem, cv2.imread(str(f))) for f in files]
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory) -> Path:
+    """A small CamVid-class network (the weights do not matter to file handling)."""
+    manifest = Manifest(
+        arch="bisenetv2",
+        class_names=[n for n, _ in CAMVID_TABLE],
+        palette=[c for _, c in CAMVID_TABLE],
+        input_size=(96, 128),
+        drivable_ids=[3],
+    )
+    net = build_model("bisenetv2", manifest.num_classes)
+    return save_checkpoint(tmp_path_factory.mktemp("model") / "camvid.pt", net, manifest)
+
+
+def write_bag(path: Path, frames: list[tuple[str, np.ndarray]], storage: StoragePlugin) -> None:
+    """Camera frames as sensor_msgs/Image bgr8 plus an unrelated topic, 10 Hz."""
+    Image, Header, Time = (
+        TYPES.types[t]
+        for t in ("sensor_msgs/msg/Image", "std_msgs/msg/Header", "builtin_interfaces/msg/Time")
+    )
+    String = TYPES.types["std_msgs/msg/String"]
+    with Writer(path, version=9, storage_plugin=storage) as writer:
+        images = writer.add_connection(TOPIC, Image.__msgtype__, typestore=TYPES)
+        notes = writer.add_connection("/notes", String.__msgtype__, typestore=TYPES)
+        for i, (_, frame) in enumerate(frames):
+            stamp = 1_700_000_000 * 10**9 + i * 100_000_000
+            header = Header(stamp=Time(sec=stamp // 10**9, nanosec=stamp % 10**9), frame_id="cam")
+            height, width = frame.shape[:2]
+            msg = Image(
+                header=header,
+                height=height,
+                width=width,
+                encoding="bgr8",
+                is_bigendian=0,
+                step=width * 3,
+                data=frame.reshape(-1),
+            )
+            writer.write(images, stamp, TYPES.serialize_cdr(msg, Image.__msgtype__))
+            note = TYPES.serialize_cdr(String(data=f"frame {i}"), String.__msgtype__)
+            writer.write(notes, stamp + 1, note)
+
+
+@pytest.mark.parametrize("storage", [StoragePlugin.SQLITE3, StoragePlugin.MCAP])
+def test_infer_on_rosbag2_writes_readable_bag(tmp_path, frames, model, storage):
+    source, copy, out = tmp_path / "drive", tmp_path / "segmented", tmp_path / "out"
+    write_bag(source, frames, storage)
+    cache = tmp_path / "cache"
+    code = main(
+        [
+            "infer",
+            str(model),
+            str(source),
+            "-o",
+            str(out),
+            "--backend",
+            "onnxruntime",
+            "--output-bag",
+            str(copy),
+            "--save",
+            "labels",
+            "--cache-dir",
+            str(cache),
+        ]
+    )
+    assert code == 0
+    segmenter = Segmenter.from_file(model, backend="onnxruntime", cache_dir=cache)
+    expected = {}
+    for stem, frame in frames:
+        (result,) = segmenter.segment(frame, channel_order="bgr")
+        expected[stem] = result.ids
+
+    with Reader(copy) as reader:
+        topics = {c.topic: c.msgcount for c in reader.connections}
+        assert topics == {
+            TOPIC: len(frames),
+            "/notes": len(frames),
+            f"{TOPIC}/labels": len(frames),
+            f"{TOPIC}/drivable": len(frames),
+        }
+        labels = []
+        for connection, timestamp, raw in reader.messages():
+            msg = TYPES.deserialize_cdr(raw, connection.msgtype)
+            if connection.topic == f"{TOPIC}/labels":
+                assert msg.encoding == "mono8" and msg.header.frame_id == "cam"
+                stamp = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+                assert stamp == timestamp
+                labels.append(msg.data.reshape(msg.height, msg.width))
+            if connection.topic == f"{TOPIC}/drivable":
+                assert set(np.unique(msg.data)) <= {0, 255}
+    for ids, (stem, _) in zip(labels, frames, strict=True):
+        assert np.array_equal(ids, expected[stem])
+    written = sorted(out.glob("*_labels.png"))
+    assert len(written) == len(frames)
+    assert np.array_equal(cv2.imread(str(written[0]), cv2.IMREAD_UNCHANGED), labels[0])
+
+
+def test_infer_on_folder_and_video(tmp_path, frames, model):
+    folder, out = tmp_path / "frames", tmp_path / "out"
+    folder.mkdir()
+    for stem, frame in frames:
+        cv2.imwrite(str(folder / f"{stem}.png"), frame)
+    video_in = tmp_path / "drive.avi"
+    writer = cv2.VideoWriter(str(video_in), cv2.VideoWriter_fourcc(*"MJPG"), 5.0, (480, 360))
+    for _, frame in frames:
+        writer.write(frame)
+    writer.release()
+    common = ["--backend", "onnxruntime", "--cache-dir", str(tmp_path / "cache")]
+    assert (
+        main(
+            [
+                "infer",
+                str(model),
+                str(folder),
+                "-o",
+                str(out / "a"),
+                "--save",
+                "labels",
+                "color",
+                "overlay",
+                "drivable",
+                "confidence",
+                *common,
+            ]
+        )
+        == 0
+    )
+    stem = frames[0][0]
+    for kind in ("labels", "color", "overlay", "drivable", "confidence"):
+        picture = cv2.imread(str(out / "a" / f"{stem}_{kind}.png"), cv2.IMREAD_UNCHANGED)
+        assert picture.shape[:2] == (360, 480), kind
+    assert (
+        main(
+            [
+                "infer",
+                str(model),
+                str(video_in),
+                "-o",
+                str(out / "b"),
+                "--save",
+                "--video",
+                str(out / "overlay.avi"),
+                *common,
+            ]
+        )
+        == 0
+    )
+    check = cv2.VideoCapture(str(out / "overlay.avi"))
+    assert int(check.get(cv2.CAP_PROP_FRAME_COUNT)) == len(frames)
+    ok, first = check.read()
+    assert ok and first.shape == (360, 480, 3)
+    assert not list((out / "b").glob("*.png"))
+
+
+def test_infer_rejects_unknown_topic(tmp_path, frames, model):
+    write_bag(tmp_path / "drive", frames[:1], StoragePlugin.SQLITE3)
+    with pytest.raises(ValueError, match="no image topic '/nope'"):
+        main(
+            [
+                "infer",
+                str(model),
+                str(tmp_path / "drive"),
+                "-o",
+                str(tmp_path / "o"),
+                "--topic",
+                "/nope",
+                "--cache-dir",
+                str(tmp_path / "cache"),
+            ]
+        )
