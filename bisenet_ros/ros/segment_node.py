@@ -105,8 +105,8 @@ class SegmentNode(LifecycleNode):
         self._model_path = ""
         self._worker: threading.Thread | None = None
         self._running = False
-        self._last_timing: dict[str, float] = {}
         self._inference_ms: deque = deque(maxlen=100)
+        self._node_ms: deque = deque(maxlen=20)  # frame received -> outputs published
         self._batch_sizes: deque = deque(maxlen=100)
         self._configured = False
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -397,8 +397,8 @@ class SegmentNode(LifecycleNode):
         )
         age = self._input_age_ms(msg)
         timing["total_latency_ms"] = (now - received) * 1e3 if age is None else age
-        self._last_timing = timing
         self._inference_ms.append(timing.get("inference_ms", 0.0))
+        self._node_ms.append((now - received) * 1e3)
         pubs["info"].publish(self._info(camera, header, size, timing))
 
     def _output_size(self, shape: tuple[int, ...]) -> tuple[int, int]:
@@ -549,6 +549,7 @@ class SegmentNode(LifecycleNode):
             "output_rate_hz": f"{out_rate:.2f}",
             "input_age_ms": f"{camera.last_input_age_ms:.1f}",
             "inference_ms_mean": f"{inference:.1f}",
+            "node_latency_ms_mean_last20": f"{np.mean(self._node_ms) if self._node_ms else 0:.1f}",
             "batch_size_mean": f"{np.mean(self._batch_sizes) if self._batch_sizes else 0:.2f}",
             "batch_size_max": str(max(self._batch_sizes, default=0)),
             "frames_received": str(camera.received),

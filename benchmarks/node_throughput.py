@@ -1,0 +1,217 @@
+"""What the ROS node costs on top of the bare Segmenter, measured in one run.
+
+    source .venv/bin/activate && source install/setup.bash   # (the Makefile's ROSENV)
+    python benchmarks/node_throughput.py [--model M] [--backend B] [--sizes 1024x2048 512x1024]
+
+For each camera resolution (a real CamVid frame resized to it, rgb8):
+  bare      Segmenter.segment(frame) in a loop in this process: frames/s and ms per frame;
+  node      segment_node in its own process, this process as camera and subscriber over
+            Fast DDS (shipped profile): throughput with the camera faster than the node can
+            go (newest-frame policy), and latency frame by frame (publish -> labels received).
+Bare and node windows alternate (--rounds) so that load from other processes hits both.
+Reported: throughput ratio node/bare (goal >= 0.95); added latency end to end (round trip
+minus bare, including DDS transport of the frame and the labels) and inside the node (its
+own received -> published figure from /diagnostics minus bare; goal <= 5 ms at 1024x2048).
+Only ~/labels is subscribed (what a planner consumes), so views nobody watches are not
+computed, exactly as in deployment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="", help="default: bundled model, else RUGD weights")
+    parser.add_argument("--backend", default="auto")
+    parser.add_argument("--threads", type=int, default=0, help="0: runtime default")
+    parser.add_argument("--sizes", nargs="+", default=["1024x2048", "512x1024"], help="HxW")
+    parser.add_argument("--rounds", type=int, default=2, help="interleaved bare/node rounds")
+    parser.add_argument("--seconds", type=float, default=6.0, help="throughput window per round")
+    parser.add_argument("--camvid", default=str(REPO.parent / "shared" / "datasets" / "camvid"))
+    parser.add_argument("--json", default="", help="also write the results here")
+    return parser.parse_args()
+
+
+def bare_window(segmenter, frame: np.ndarray, seconds: float) -> tuple[int, float]:
+    """(frames, seconds) of back-to-back segment() calls for about ``seconds``."""
+    count, start = 0, time.perf_counter()
+    while time.perf_counter() - start < seconds:
+        segmenter.segment(frame)
+        count += 1
+    return count, time.perf_counter() - start
+
+
+def node_window(probe, camera, frame, seconds: float, rate: float) -> tuple[int, float]:
+    """(outputs, seconds) while the camera publishes faster than the node can segment."""
+    sent = []
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        msg = probe.frame(frame)
+        sent.append(_key(msg.header.stamp))
+        camera.publish(msg)
+        next_frame = start + len(sent) / rate
+        probe.spin_until(lambda t=next_frame: time.monotonic() >= t, 1.0)
+    stamps = set(sent)
+    probe.spin_until(lambda: False, 1.0)  # outputs still in flight
+    arrivals = [
+        t for m, t in zip(probe.received["/segmentation"], probe.arrival["/segmentation"],
+                          strict=True)
+        if _key(m.header.stamp) in stamps
+    ]  # fmt: skip
+    if len(arrivals) < 2:
+        return 0, 1.0
+    return len(arrivals) - 1, arrivals[-1] - arrivals[0]
+
+
+def paired_latency(probe, camera, segmenter, frame, count: int) -> tuple[list, list]:
+    """Alternating one bare segment() and one node round trip: (bare ms, node ms) lists."""
+    bare_ms, node_ms = [], []
+    while len(node_ms) < count:
+        start = time.perf_counter()
+        segmenter.segment(frame)
+        bare_ms.append(1e3 * (time.perf_counter() - start))
+        msg = probe.frame(frame)
+        start = time.monotonic()
+        camera.publish(msg)
+        if probe.wait_for("/segmentation", msg.header.stamp, timeout=30.0) is not None:
+            node_ms.append(1e3 * (probe.arrival["/segmentation"][-1] - start))
+    return bare_ms, node_ms
+
+
+def node_internal_ms(probe) -> float:
+    """The node's own figure: frame received -> outputs published, mean of the last 20."""
+    count = len(probe.received["/diagnostics"])
+    probe.spin_until(lambda: len(probe.received["/diagnostics"]) > count, 3.0)
+    for status in probe.received["/diagnostics"][-1].status:
+        for kv in status.values:
+            if kv.key == "node_latency_ms_mean_last20":
+                return float(kv.value)
+    return float("nan")
+
+
+def measure(probe, camera, segmenter, frame, args) -> dict:
+    """Interleaved rounds, so that load from other processes hits both sides alike."""
+    bare_frames = bare_time = node_frames = node_time = 0.0
+    bare_ms, node_ms, internal = [], [], []
+    paired_latency(probe, camera, segmenter, frame, 2)  # warm both paths
+    for _ in range(args.rounds):
+        count, seconds = bare_window(segmenter, frame, args.seconds)
+        bare_frames, bare_time = bare_frames + count, bare_time + seconds
+        rate = 1.2 * count / seconds  # camera just faster than the node can go
+        count, seconds = node_window(probe, camera, frame, args.seconds, rate)
+        node_frames, node_time = node_frames + count, node_time + seconds
+        b, n = paired_latency(probe, camera, segmenter, frame, 20)
+        bare_ms += b
+        node_ms += n
+        internal.append(node_internal_ms(probe))
+    bare_fps, node_fps = bare_frames / bare_time, node_frames / node_time
+    bare_median, node_median = float(np.median(bare_ms)), float(np.median(node_ms))
+    return {
+        "bare_fps": round(bare_fps, 2),
+        "node_fps": round(node_fps, 2),
+        "throughput_ratio": round(node_fps / bare_fps, 3),
+        "bare_ms": round(bare_median, 1),
+        "node_ms": round(node_median, 1),
+        "added_latency_ms": round(node_median - bare_median, 1),
+        "node_internal_ms": round(float(np.mean(internal)), 1),
+        "added_in_node_ms": round(float(np.mean(internal)) - bare_median, 1),
+    }
+
+
+def _key(stamp) -> tuple[int, int]:
+    return stamp.sec, stamp.nanosec
+
+
+def main() -> int:
+    args = parse_args()
+    from bisenet_ros.ros.transport import apply_default_profile
+
+    transport = apply_default_profile()
+    os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+    from sensor_msgs.msg import Image
+
+    from bisenet_ros.inference import Segmenter
+    from bisenet_ros.ros.demo import camvid_frames, choose_weights
+    from bisenet_ros.ros.harness import NodeProcess, Probe
+
+    workdir = Path(tempfile.mkdtemp(prefix="node_bench_"))
+    weights = choose_weights(args.model, REPO.parent / "shared", workdir)
+    source = camvid_frames(Path(args.camvid), 1)[0]
+    segmenter = Segmenter.from_file(
+        weights.path, backend=args.backend, threads=args.threads or None
+    )
+    node = NodeProcess(
+        {"model_path": str(weights.path), "backend": args.backend, "threads": args.threads,
+         "max_input_age_ms": 0.0},
+        workdir,
+        ros_args=("-r", "~/labels:=/segmentation"),
+    ).start()  # fmt: skip
+    rclpy.init()
+    probe = Probe("bench_camera")
+    results = []
+    try:
+        camera = probe.camera("/image", Image)
+        probe.record("/segmentation")
+        probe.record("/diagnostics", DiagnosticArray)
+        if not probe.spin_until(
+            lambda: (
+                camera.get_subscription_count() and probe.node.count_publishers("/segmentation")
+            ),
+            300,
+        ):
+            raise SystemExit(f"segment_node did not start:\n{node.log()[-3000:]}")
+        for size in args.sizes:
+            height, width = map(int, size.split("x"))
+            frame = cv2.resize(source, (width, height), interpolation=cv2.INTER_LINEAR)
+            results.append({"size": size} | measure(probe, camera, segmenter, frame, args))
+            print(results[-1], flush=True)
+    finally:
+        probe.close()
+        rclpy.try_shutdown()
+        node.stop()
+    report(results, weights.note, segmenter, transport, args)
+    return 0
+
+
+def report(results: list[dict], weights: str, segmenter, transport: str, args) -> None:
+    height, width = segmenter.manifest.input_size
+    print(
+        f"\ncommand: python benchmarks/node_throughput.py {' '.join(sys.argv[1:])}\n"
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs; "
+        f"backend {segmenter.backend} {segmenter.precision}, network input {width}x{height}\n"
+        f"weights: {weights}\ntransport: {transport}\n\n"
+        "| camera frame | bare Segmenter | node end to end | ratio (goal >= 0.95) "
+        "| bare ms/frame (median) | node round trip (median) | added end to end "
+        "| node: received -> published | added inside the node (goal <= 5 ms) |\n"
+        "|---|---|---|---|---|---|---|---|---|"
+    )
+    for r in results:
+        print(
+            f"| {r['size']} rgb8 | {r['bare_fps']} fps | {r['node_fps']} fps "
+            f"| {r['throughput_ratio']} | {r['bare_ms']} ms | {r['node_ms']} ms "
+            f"| {r['added_latency_ms']} ms | {r['node_internal_ms']} ms "
+            f"| {r['added_in_node_ms']} ms |"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps({"results": results, "weights": weights}, indent=2))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
