@@ -39,6 +39,26 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(run=run_onnx)
 
+    p = targets.add_parser("int8", help="int8 ONNX graph for ONNX Runtime on the CPU")
+    p.add_argument("model", type=Path, help="checkpoint or fp32 ONNX graph (with its manifest)")
+    p.add_argument("--calibration", type=Path, required=True, help="folder of real frames")
+    p.add_argument("--images", type=int, default=32, help="calibration frames to use")
+    p.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
+    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="for a checkpoint")
+    p.add_argument("-o", "--output", type=Path, help="default: <model>.int8.onnx")
+    p.set_defaults(run=run_int8)
+
+    p = targets.add_parser("tensorrt", help="TensorRT engine, built ahead of time into the cache")
+    p.add_argument("model", type=Path, help="checkpoint or ONNX graph (with its manifest)")
+    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp16")
+    p.add_argument("--calibration", type=Path, help="folder of real frames (int8)")
+    p.add_argument("--calibration-method", choices=["entropy", "minmax"], default="entropy")
+    p.add_argument("--images", type=int, default=64, help="calibration frames to use")
+    p.add_argument("--max-batch", type=int, default=4)
+    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="for a checkpoint")
+    p.add_argument("--cache-dir", type=Path, help="default: ~/.cache/bisenet_ros")
+    p.set_defaults(run=run_tensorrt)
+
 
 def run_onnx(args: argparse.Namespace) -> int:
     from ..manifest import Manifest
@@ -58,4 +78,42 @@ def run_onnx(args: argparse.Namespace) -> int:
         opset=args.opset,
     )
     print(f"wrote {output}")
+    return 0
+
+
+def _onnx_graph(model: Path, size: list[int] | None, cache: Path | None = None) -> Path:
+    """``model`` itself if it is ONNX, else the checkpoint exported (and cached) at ``size``."""
+    from ..inference.loading import exported_onnx
+
+    if model.suffix == ".onnx":
+        if size:
+            raise SystemExit("--size applies to checkpoints; an ONNX graph has its size fixed")
+        return model
+    return exported_onnx(model, tuple(size) if size else None, cache)
+
+
+def run_int8(args: argparse.Namespace) -> int:
+    from .quantize import quantize_onnx
+
+    graph = _onnx_graph(args.model, args.size)
+    output = args.output or args.model.with_suffix(".int8.onnx")
+    quantize_onnx(graph, output, args.calibration, num_images=args.images, method=args.method)
+    print(f"wrote {output}")
+    return 0
+
+
+def run_tensorrt(args: argparse.Namespace) -> int:
+    from .tensorrt import build_engine
+
+    graph = _onnx_graph(args.model, args.size, args.cache_dir)
+    engine = build_engine(
+        graph,
+        args.precision,
+        calibration_images=args.calibration,
+        calibration_method=args.calibration_method,
+        calibration_count=args.images,
+        max_batch=args.max_batch,
+        cache=args.cache_dir,
+    )
+    print(f"engine: {engine}")
     return 0

@@ -49,6 +49,36 @@ class Result:
     skipped: str | None = None
 
 
+def machine() -> dict:
+    """What the figures were measured on, including the load other processes put on it."""
+    import os
+    import platform
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = {"cpu": cpu, "cpus": os.cpu_count(), "load_average": list(os.getloadavg())}
+    gpu = _gpu_name()
+    if gpu:
+        info["gpu"] = gpu
+    return info
+
+
+def _gpu_name() -> str | None:
+    import importlib.util
+
+    if importlib.util.find_spec("torch") is None:
+        return None
+    import torch
+
+    return torch.cuda.get_device_name() if torch.cuda.is_available() else None
+
+
 def load_frames(folder: str | Path, count: int) -> list[np.ndarray]:
     """Up to ``count`` real frames (BGR) from ``folder``, sorted by name."""
     from ..export.quantize import calibration_files

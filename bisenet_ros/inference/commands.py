@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from .backends import BACKENDS, PRECISIONS
@@ -104,10 +105,9 @@ def _segmenter(args: argparse.Namespace):
 
 
 def run_bench(args: argparse.Namespace) -> int:
-    import platform
+    from .bench import Config, bench, load_frames, machine, table, to_json
 
-    from .bench import Config, bench, load_frames, table, to_json
-
+    before = machine()
     configs = [Config(b, p) for b in args.backends for p in args.precisions]
     if args.cuda_graphs:
         configs += [Config("torch", p, True) for p in args.precisions if p != "int8"]
@@ -126,7 +126,12 @@ def run_bench(args: argparse.Namespace) -> int:
     )
     print(table(results))
     output = args.json or Path("bench.json")
-    machine = {"cpu": platform.processor() or platform.machine(), "host": platform.node()}
-    output.write_text(json.dumps({"machine": machine, "results": to_json(results)}, indent=2))
+    report = {
+        "command": " ".join(sys.argv),
+        "machine_before": before,
+        "machine_after": machine(),
+        "results": to_json(results),
+    }
+    output.write_text(json.dumps(report, indent=2))
     print(f"wrote {output}")
     return 0
