@@ -196,7 +196,7 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tiny_ca
 
 
 def test_resume_after_a_kill_reaches_the_same_weights(tiny_camvid, tmp_path):
-    steps = {"max_iter": 30, "checkpoint_every": 3}
+    steps = {"max_iter": 20, "checkpoint_every": 3}
     straight = write_config(tiny_config(tiny_camvid, tmp_path / "a", **steps), tmp_path / "a.yaml")
     killed = write_config(tiny_config(tiny_camvid, tmp_path / "b", **steps), tmp_path / "b.yaml")
     reference = bisenet_train(straight)
@@ -210,7 +210,7 @@ def test_resume_after_a_kill_reaches_the_same_weights(tiny_camvid, tmp_path):
     victim.communicate()
     assert victim.returncode == -signal.SIGKILL
     reached = torch.load(state, weights_only=False)["iteration"]
-    assert 0 < reached < 30, "the run should have been killed mid-way"
+    assert 0 < reached < 20, "the run should have been killed mid-way"
     assert not (tmp_path / "b" / "final.pt").exists()
 
     finish(bisenet_train(killed, "--resume"))
@@ -218,7 +218,7 @@ def test_resume_after_a_kill_reaches_the_same_weights(tiny_camvid, tmp_path):
     a, b = model_state(tmp_path / "a" / "last.pt"), model_state(tmp_path / "b" / "last.pt")
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6, msg=name)
-    assert torch.load(tmp_path / "b" / "last.pt", weights_only=False)["iteration"] == 30
+    assert torch.load(tmp_path / "b" / "last.pt", weights_only=False)["iteration"] == 20
 
 
 def test_fine_tuning_the_rugd_checkpoint_onto_camvid(tiny_camvid, rugd_dir, tmp_path):
@@ -230,7 +230,7 @@ def test_fine_tuning_the_rugd_checkpoint_onto_camvid(tiny_camvid, rugd_dir, tmp_
     before = {k: v.clone() for k, v in trainer.model.state_dict().items()}
     for name, tensor in before.items():
         if name.startswith(("detail.", "segment.", "bga.")) and name in source:
-            torch.testing.assert_close(tensor, source[name], msg=name)
+            torch.testing.assert_close(tensor, source[name].to(tensor.dtype), msg=name)
     assert before["head.conv_out.1.weight"].shape[0] == 11
     metrics = trainer.run()
     after = trainer.model.state_dict()

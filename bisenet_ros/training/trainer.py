@@ -100,6 +100,18 @@ def train_mode(model: nn.Module, frozen: list[str]) -> None:
             module.eval()
 
 
+def without_aux_heads(model: nn.Module, manifest: Manifest) -> nn.Module:
+    """The inference network: the same weights minus the training-only auxiliary heads."""
+    if not getattr(model, "aux_names", None):
+        return model
+    plain = build_model(
+        manifest.arch, manifest.num_classes, aux_heads=False, variant=manifest.variant
+    )
+    state = {k: v for k, v in model.state_dict().items() if k in plain.state_dict()}
+    plain.load_state_dict(state, strict=True)
+    return plain.eval()
+
+
 def rng_state() -> dict:
     state = {
         "torch": torch.get_rng_state(),
@@ -297,8 +309,9 @@ class Trainer:
                 self._save_state()
         bar.close()
         if self.ctx.is_main:
+            model = without_aux_heads(distributed.unwrap(self.model), self.manifest)
             final = save_checkpoint(
-                self.out_dir / "final.pt", distributed.unwrap(self.model), self.manifest,
+                self.out_dir / "final.pt", model, self.manifest,
                 half=True, extra={"iteration": self.iteration},
             )  # fmt: skip
             log.info("wrote %s", final)
@@ -334,7 +347,8 @@ class Trainer:
             if miou > self.best_miou:
                 self.best_miou = miou
                 save_checkpoint(
-                    self.out_dir / "best.pt", model, self.manifest, half=False,
+                    self.out_dir / "best.pt", without_aux_heads(model, self.manifest),
+                    self.manifest, half=False,
                     extra={"iteration": self.iteration, "val_miou": miou},
                 )  # fmt: skip
         distributed.barrier()
