@@ -6,6 +6,7 @@ of ``bisenet train``; all of them use tiny crops and a handful of iterations.
 
 from __future__ import annotations
 
+import math
 import os
 import signal
 import socket
@@ -142,6 +143,21 @@ def test_loss_falls_on_real_frames(tiny_camvid, tmp_path):
     batch = next(iter(trainer._loader()))
     losses = [trainer.step(*batch) for _ in range(25)]
     assert sum(losses[-3:]) / 3 < 0.5 * sum(losses[:3]) / 3, losses
+
+
+def test_bisenetv1_trains_with_its_two_weighted_aux_heads(tiny_camvid, tmp_path):
+    config = tiny_config(tiny_camvid, tmp_path, max_iter=2)
+    config["model"] = {"arch": "bisenetv1"}
+    config["loss"] = {"aux_weights": [0.5, 0.25], "class_weights": [1.0] * 10 + [2.0]}
+    trainer = Trainer(load_config(write_config(config, tmp_path / "c.yaml")))
+    images, labels = next(iter(trainer._loader()))
+    logits, aux = trainer.model(images)
+    assert len(aux) == 2
+    expected = trainer.criterion.criterion(logits, labels)
+    expected += 0.5 * trainer.criterion.criterion(aux[0], labels)
+    expected += 0.25 * trainer.criterion.criterion(aux[1], labels)
+    assert trainer.criterion((logits, aux), labels).item() == pytest.approx(expected.item())
+    assert math.isfinite(trainer.step(images, labels))
 
 
 # The CLI with every tensor in float64. BiSeNetV2 at its random initialisation is badly
