@@ -153,6 +153,7 @@ def bench(
             for config in configs:
                 result = Result(config.backend, config.precision, config.cuda_graphs, size,
                                 batch_size, iterations)  # fmt: skip
+                results.append(result)
                 before = _rss_mb("VmRSS")
                 _reset_peak_rss()
                 _gpu_peak(reset=True)
@@ -170,7 +171,6 @@ def bench(
                 except (ValueError, ImportError) as error:
                     result.skipped = str(error)
                     log.warning("skipping %s: %s", config.label, error)
-                    results.append(result)
                     continue
                 for _ in range(warmup):
                     seg.segment(images, channel_order="bgr")
@@ -187,7 +187,6 @@ def bench(
             for _, _, result in runners:
                 result.latency_ms = _summary(samples[id(result)])
                 result.throughput_fps = batch_size * 1e3 / result.latency_ms["total_ms"]["mean"]
-                results.append(result)
             del runners
     return results
 
