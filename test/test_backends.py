@@ -180,3 +180,19 @@ def test_torch_cuda_fp16_and_graphs_match_fp32(checkpoint, frames):
     agree = np.mean([(x.ids == y.ids).mean() for x, y in zip(a, b, strict=True)])
     assert agree > 0.995
     assert all(np.array_equal(x.ids, y.ids) for x, y in zip(b, b_again, strict=True))
+
+
+def test_fp32_graph_has_batchnorm_folded_into_convolutions(checkpoint, cache):
+    """The CPU graph carries no Conv -> BatchNorm pair; only the BN on pooled features stays."""
+    import onnx
+
+    from bisenet_ros.inference.loading import exported_onnx
+
+    model = onnx.load(str(exported_onnx(checkpoint, None, cache)))
+    producer = {out: node for node in model.graph.node for out in node.output}
+    norms = [n for n in model.graph.node if n.op_type == "BatchNormalization"]
+    after_conv = [
+        n.name for n in norms if getattr(producer.get(n.input[0]), "op_type", "") == "Conv"
+    ]
+    assert not after_conv, f"BatchNorm left after a convolution: {after_conv}"
+    assert len(norms) <= 1 and sum(n.op_type == "Conv" for n in model.graph.node) > 50
