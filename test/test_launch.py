@@ -199,3 +199,14 @@ def test_bisenet_node_and_segment_node_start_from_the_launch_yaml(
         "-r", "image:=/yaml_cam2/image", "-r", "~/labels:=/segmentation",
     ]  # fmt: skip
     segmentation_answers(probe, ros, "/yaml_cam2/image", frames[0], tmp_path)
+
+
+def test_missing_model_fails_fast_with_the_path(ros_env, tmp_path):
+    missing = tmp_path / "no_such_model.pt"
+    run = subprocess.run(
+        [sys.executable, "-m", "bisenet_ros.ros.segment_node", "--ros-args",
+         "-p", f"model_path:={missing}", "-r", "__node:=missing_model_node"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert f"model_path {missing} does not exist" in run.stderr + run.stdout

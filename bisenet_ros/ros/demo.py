@@ -177,7 +177,8 @@ def _run_with_node(args, frames, weights: Weights, output_dir: Path) -> dict:
         print("starting segment_node (model load, ONNX export on first use, warm-up)...")
         ready = probe.spin_until(
             lambda: (
-                camera.get_subscription_count() > 0
+                not node.alive()
+                or camera.get_subscription_count() > 0
                 and probe.node.count_publishers("/segmentation") > 0
             ),
             args.startup_timeout,

@@ -587,15 +587,23 @@ class SegmentNode(LifecycleNode):
         return hint
 
 
+def _autostart(node: SegmentNode) -> bool:
+    """Configure and activate, as a plain node would start; False if either fails."""
+    success = TransitionCallbackReturn.SUCCESS
+    return node.trigger_configure() == success and node.trigger_activate() == success
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point: ``segment_node --ros-args --params-file config/segment.yaml``."""
     transport_note = apply_default_profile()  # before rclpy creates the DDS participant
     rclpy.init(args=args if args is not None else sys.argv)
     node = SegmentNode()
     node.get_logger().info(transport_note)
-    if node.get_parameter("autostart").value:
-        if node.trigger_configure() == TransitionCallbackReturn.SUCCESS:
-            node.trigger_activate()
+    if node.get_parameter("autostart").value and not _autostart(node):
+        node.get_logger().fatal("autostart failed (see above); exiting")
+        node.destroy_node()
+        rclpy.try_shutdown()
+        return 1
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
