@@ -1,12 +1,12 @@
-"""mIoU of the int8 CPU path against fp32 for the same weights, on the CamVid test split.
+"""Accuracy of the CPU paths on a CamVid split: PyTorch fp32, ONNX Runtime fp32 and int8.
 
-    .venv/bin/python benchmarks/int8_accuracy.py bisenet_ros/weights/bisenetv2_camvid.pt \\
-        --camvid ../shared/datasets/camvid --json int8_accuracy.json
+    .venv/bin/python benchmarks/cpu_accuracy.py bisenet_ros/weights/bisenetv2_camvid.pt \\
+        --camvid ../shared/datasets/camvid --json cpu_accuracy.json
 
-Both paths run through ``Segmenter`` on ONNX Runtime (the graphs the node would run); int8
-is calibrated on training frames, never on the test frames it is scored on. mIoU is the
-trainer's (Cityscapes definition, void ignored). Prints mIoU of each, their difference and
-the share of pixels where they agree.
+All three run through ``Segmenter`` with the same weights. Reports the share of pixels on
+which ONNX Runtime fp32 and int8 agree with PyTorch fp32 and, for an 11-class (CamVid)
+model, each path's mIoU (the trainer's definition: Cityscapes-style, void ignored). int8 is
+calibrated on training frames, never on the frames it is scored on.
 """
 
 from __future__ import annotations
@@ -23,56 +23,72 @@ from bisenet_ros.inference import Segmenter
 from bisenet_ros.training.evaluation import confusion_matrix, scores
 
 VOID = 255  # what the trainer's evaluation skips; CamVid's void id (11) is mapped to it
+CAMVID_CLASSES = 11
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("model", type=Path, help="CamVid-trained checkpoint or ONNX graph")
+    parser.add_argument("model", type=Path, help="checkpoint (.pt/.pth)")
     parser.add_argument("--camvid", type=Path, default=Path("../shared/datasets/camvid"))
     parser.add_argument("--split", default="test")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="network size")
     parser.add_argument("--calibration", type=Path, help="default: <camvid>/train/images")
     parser.add_argument("--threads", type=int)
     parser.add_argument("--cache-dir", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
 
-    common = dict(backend="onnxruntime", threads=args.threads, cache_dir=args.cache_dir)
-    fp32 = Segmenter.from_file(args.model, precision="fp32", **common)
-    int8 = Segmenter.from_file(
-        args.model,
-        precision="int8",
-        calibration_images=args.calibration or args.camvid / "train" / "images",
-        **common,
-    )
-    classes = fp32.manifest.num_classes
-    if classes != 11:
-        parser.error(f"{args.model} has {classes} classes; CamVid mIoU needs an 11-class model")
-    matrices = {"fp32": np.zeros((classes, classes), np.int64)}
-    matrices["int8"] = matrices["fp32"].copy()
-    same = total = 0
+    common = dict(threads=args.threads, input_size=args.size, cache_dir=args.cache_dir)
+    paths = {
+        "torch_fp32": Segmenter.from_file(args.model, backend="torch", **common),
+        "ort_fp32": Segmenter.from_file(args.model, backend="onnxruntime", **common),
+        "ort_int8": Segmenter.from_file(
+            args.model,
+            backend="onnxruntime",
+            precision="int8",
+            calibration_images=args.calibration or args.camvid / "train" / "images",
+            **common,
+        ),
+    }
+    manifest = paths["torch_fp32"].manifest
+    scored = manifest.num_classes == CAMVID_CLASSES
+    matrices = {name: np.zeros((CAMVID_CLASSES,) * 2, np.int64) for name in paths}
+    agree = {"ort_fp32": 0, "ort_int8": 0}
+    total = 0
     files = sorted((args.camvid / args.split / "images").glob("*.jpg"))
     for image_path in tqdm(files, unit="frame"):
-        label_path = args.camvid / args.split / "labels" / (image_path.stem + ".png")
-        label = cv2.imread(str(label_path), cv2.IMREAD_UNCHANGED)
-        label[label >= classes] = VOID
         image = cv2.imread(str(image_path))
-        a = fp32.segment(image, "bgr")[0].ids
-        b = int8.segment(image, "bgr")[0].ids
-        matrices["fp32"] += confusion_matrix(label, a, classes)
-        matrices["int8"] += confusion_matrix(label, b, classes)
-        same += int((a == b).sum())
-        total += a.size
-    report = {"model": str(args.model), "frames": len(files), "pixel_agreement": same / total}
-    for name, matrix in matrices.items():
-        result = scores(matrix, fp32.manifest.class_names)
-        report[f"miou_{name}"] = result["miou"] * 100
-        report[f"iou_{name}"] = result["iou"]
-    report["miou_drop"] = report["miou_fp32"] - report["miou_int8"]
-    print(
-        f"{len(files)} {args.split} frames: mIoU fp32 {report['miou_fp32']:.2f}, "
-        f"int8 {report['miou_int8']:.2f} (drop {report['miou_drop']:.2f}); "
-        f"ids agree on {report['pixel_agreement']:.2%} of pixels"
+        ids = {name: seg.segment(image, "bgr")[0].ids for name, seg in paths.items()}
+        total += ids["torch_fp32"].size
+        for name in agree:
+            agree[name] += int((ids[name] == ids["torch_fp32"]).sum())
+        if scored:
+            label_path = args.camvid / args.split / "labels" / (image_path.stem + ".png")
+            label = cv2.imread(str(label_path), cv2.IMREAD_UNCHANGED)
+            label[label >= CAMVID_CLASSES] = VOID
+            for name, pred in ids.items():
+                matrices[name] += confusion_matrix(label, pred, CAMVID_CLASSES)
+
+    report = {
+        "model": str(args.model),
+        "split": args.split,
+        "frames": len(files),
+        "network_size": list(manifest.input_size),
+        "agreement_with_torch_fp32": {name: count / total for name, count in agree.items()},
+    }
+    line = (
+        f"{len(files)} {args.split} frames at {manifest.input_size[0]}x{manifest.input_size[1]}: "
+        f"ids equal to torch fp32 on {agree['ort_fp32'] / total:.4%} (ORT fp32), "
+        f"{agree['ort_int8'] / total:.2%} (ORT int8) of pixels"
     )
+    if scored:
+        report["miou"] = {}
+        for name, matrix in matrices.items():
+            report["miou"][name] = scores(matrix, manifest.class_names)["miou"] * 100
+        report["int8_miou_drop"] = report["miou"]["ort_fp32"] - report["miou"]["ort_int8"]
+        line += "; mIoU " + ", ".join(f"{k} {v:.2f}" for k, v in report["miou"].items())
+        line += f" (int8 drop {report['int8_miou_drop']:.2f})"
+    print(line)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2))
     return 0
