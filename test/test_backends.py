@@ -196,3 +196,45 @@ def test_fp32_graph_has_batchnorm_folded_into_convolutions(checkpoint, cache):
     ]
     assert not after_conv, f"BatchNorm left after a convolution: {after_conv}"
     assert len(norms) <= 1 and sum(n.op_type == "Conv" for n in model.graph.node) > 50
+
+
+def test_softmax_free_confidence_equals_softmax_max():
+    """The rewritten confidence tail computes the same max softmax as the exported one."""
+    import onnx
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    from bisenet_ros.inference.backends.graph import cheap_max_softmax, pruned
+
+    nodes = [
+        helper.make_node("Softmax", ["x"], ["p"], axis=1, name="softmax"),
+        helper.make_node("ReduceMax", ["p"], ["top"], axes=[1], keepdims=0),
+        helper.make_node("ArgMax", ["x"], ["ids"], axis=1, keepdims=0),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tail",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 11, 5, 7])],
+        [
+            helper.make_tensor_value_info("ids", TensorProto.INT64, [2, 5, 7]),
+            helper.make_tensor_value_info("top", TensorProto.FLOAT, [2, 5, 7]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], ir_version=8)
+    rewritten = cheap_max_softmax(model)
+    onnx.checker.check_model(rewritten)
+    assert "Softmax" not in {n.op_type for n in rewritten.graph.node}
+    x = np.random.default_rng(0).normal(scale=4.0, size=(2, 11, 5, 7)).astype(np.float32)
+
+    def run(m, outputs=None):
+        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return session.run(outputs, {"x": x})
+
+    ids, top = run(model)
+    ids2, top2 = run(rewritten)
+    assert np.array_equal(ids, ids2) and np.allclose(top, top2, atol=1e-6)
+    exp = np.exp(x - x.max(axis=1, keepdims=True))
+    assert np.allclose(top2, (exp / exp.sum(axis=1, keepdims=True)).max(axis=1), atol=1e-6)
+    only_ids = pruned(model, ["ids"])
+    assert {n.op_type for n in only_ids.graph.node} == {"ArgMax"}
+    assert np.array_equal(run(only_ids)[0], ids)
