@@ -19,11 +19,8 @@ FILELIST := build/.package-files
 PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-# Sourced before anything that needs ROS: the venv, the colcon install (messages), the venv's
-# ROS packages in the ament index, and the libraries on LD_LIBRARY_PATH before Python starts.
-ROSENV := source $(VENV)/bin/activate && source install/setup.bash \
-	&& export AMENT_PREFIX_PATH=$${AMENT_PREFIX_PATH:+$$AMENT_PREFIX_PATH:}$$VIRTUAL_ENV \
-	&& export LD_LIBRARY_PATH=$$PWD/install/bisenet_ros/lib:$$VIRTUAL_ENV/lib$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}
+# Sourced before anything that needs ROS (env.bash says what it sets).
+ROSENV := source env.bash
 
 .PHONY: all setup test demo lint clean sysdeps FORCE
 all: setup
