@@ -247,7 +247,7 @@ def _collect(probe, frames, stamps: dict, duration: float, output_dir: Path, rat
         "latency_ms_p95": round(float(np.percentile(latencies, 95)), 1) if latencies else None,
         "node_frames_dropped": int(last.frames_dropped) if last else 0,
         "node_frames_rejected": int(last.frames_rejected) if last else 0,
-        "frames_lost_in_transport": len(stamps)
+        "frames_not_seen_by_node": len(stamps)
         - (int(last.frames_processed) if last else 0)
         - (int(last.frames_dropped + last.frames_rejected) if last else 0),
         "backend": last.backend if last else "",
@@ -274,7 +274,8 @@ def _print_summary(s: dict, output_dir: Path) -> None:
         f"node:       {stages}\n"
         f"drops:      {s['node_frames_dropped']} superseded/too old in the node (newest-frame "
         f"policy: it segments the latest frame, never a queue), {s['node_frames_rejected']} "
-        f"rejected, {s['frames_lost_in_transport']} lost in transport\n"
+        f"rejected, {s['frames_not_seen_by_node']} never reached the node's callback (best "
+        "effort, depth 1: replaced in the DDS reader queue while the node was busy, or lost)\n"
         f"transport:  {s['transport']}\n"
         f"wrote:      {s['video']} (camera | overlay), {s['sample_frame']}, {s['bag']} "
         f"(rosbag2 of /segmentation, drivable_mask, info), {output_dir / 'summary.json'}"

@@ -107,6 +107,7 @@ class SegmentNode(LifecycleNode):
         self._running = False
         self._inference_ms: deque = deque(maxlen=100)
         self._node_ms: deque = deque(maxlen=20)  # frame received -> outputs published
+        self._overhead_ms: deque = deque(maxlen=20)  # the same minus the segment() call
         self._batch_sizes: deque = deque(maxlen=100)
         self._configured = False
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -399,6 +400,7 @@ class SegmentNode(LifecycleNode):
         timing["total_latency_ms"] = (now - received) * 1e3 if age is None else age
         self._inference_ms.append(timing.get("inference_ms", 0.0))
         self._node_ms.append((now - received) * 1e3)
+        self._overhead_ms.append(self._node_ms[-1] - sum(result.timing.values()))
         pubs["info"].publish(self._info(camera, header, size, timing))
 
     def _output_size(self, shape: tuple[int, ...]) -> tuple[int, int]:
@@ -550,6 +552,9 @@ class SegmentNode(LifecycleNode):
             "input_age_ms": f"{camera.last_input_age_ms:.1f}",
             "inference_ms_mean": f"{inference:.1f}",
             "node_latency_ms_mean_last20": f"{np.mean(self._node_ms) if self._node_ms else 0:.1f}",
+            "node_overhead_ms_mean_last20": (
+                f"{np.mean(self._overhead_ms) if self._overhead_ms else 0:.2f}"
+            ),
             "batch_size_mean": f"{np.mean(self._batch_sizes) if self._batch_sizes else 0:.2f}",
             "batch_size_max": str(max(self._batch_sizes, default=0)),
             "frames_received": str(camera.received),
