@@ -168,6 +168,25 @@ def test_views_info_and_scaled_camera_info(probe, segmenter, frames):
     assert list(scaled.k) == list(info.k)  # output size == input size
 
 
+def test_drivable_grid_on_request(probe, frames):
+    """Off by default; switched on at run time it projects the mask with camera_info."""
+    from nav_msgs.msg import OccupancyGrid
+
+    probe.record(f"{NODE}/drivable_grid", OccupancyGrid)
+    assert probe.set_parameters(NODE, {"publish_drivable_grid": True})[0].successful
+    assert probe.wait_for_publishers(f"{NODE}/drivable_grid")
+    for _ in range(10):  # the grid subscription may still be discovering
+        msg = send(probe, probe.frame(frames[0], frame_id="grid"))
+        grid = probe.wait_for(f"{NODE}/drivable_grid", msg.header.stamp, timeout=1.0)
+        if grid is not None:
+            break
+    assert grid is not None and grid.header.frame_id == "grid"
+    assert (grid.info.height, grid.info.width) == (100, 200)  # 10 m x 20 m at 0.1 m
+    assert grid.info.origin.position.y == pytest.approx(-5.0)
+    assert set(grid.data) <= {-1, 0, 100} and -1 in set(grid.data)
+    assert probe.set_parameters(NODE, {"publish_drivable_grid": False})[0].successful
+
+
 ENCODINGS = [
     "rgb8", "bgr8", "rgba8", "bgra8", "mono8", "mono16",
     "yuv422", "uyvy", "yuyv", "yuv422_yuy2",

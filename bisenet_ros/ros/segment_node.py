@@ -98,7 +98,10 @@ class SegmentNode(LifecycleNode):
         super().__init__("segment_node", **kwargs)
         for name, spec in P.SPECS.items():
             self.declare_parameter(name, spec.default, P.descriptor(name, spec))
+        # the worker reads parameters every frame: a dict lookup, not get_parameter()
+        self._params = {name: self.get_parameter(name).value for name in P.SPECS}
         self.add_on_set_parameters_callback(self._on_set_parameters)
+        self.add_post_set_parameters_callback(self._on_parameters_set)
         self._lock = threading.Condition()
         self._cameras: list[Camera] = []
         self._segmenter = None
@@ -116,7 +119,11 @@ class SegmentNode(LifecycleNode):
     # --- parameters ---------------------------------------------------------------------
 
     def _value(self, name: str):
-        return self.get_parameter(name).value
+        return self._params[name]
+
+    def _on_parameters_set(self, parameters: list[Parameter]) -> None:
+        for param in parameters:
+            self._params[param.name] = param.value
 
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         """Dynamic parameters always apply; the rest only while unconfigured."""
