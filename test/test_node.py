@@ -294,6 +294,40 @@ def test_diagnostics(probe, frames):
     assert "input_rate_hz" in values and "inference_ms_mean" in values
 
 
+def test_too_old_frames_are_dropped_and_counted(probe, frames):
+    from builtin_interfaces.msg import Time
+
+    assert probe.set_parameters(NODE, {"max_input_age_ms": 200.0})[0].successful
+    before = send(probe, probe.frame(frames[0]), f"{NODE}/info").frames_dropped
+    old = probe.frame(frames[0], frame_id="old")
+    now = probe.node.get_clock().now().to_msg()
+    old.header.stamp = Time(sec=now.sec - 10, nanosec=now.nanosec)
+    probe.image.publish(old)
+    assert probe.wait_for("/segmentation", old.header.stamp, timeout=1.5) is None
+    after = send(probe, probe.frame(frames[0]), f"{NODE}/info").frames_dropped
+    assert after >= before + 1
+    assert probe.set_parameters(NODE, {"max_input_age_ms": 0.0})[0].successful
+
+
+def test_diagnostics_warn_below_expected_rate(probe, frames):
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+
+    probe.record("/diagnostics", DiagnosticArray)
+    assert probe.set_parameters(NODE, {"expected_rate_hz": 500.0})[0].successful
+    send(probe, probe.frame(frames[0]))
+    start = len(probe.received["/diagnostics"])
+
+    def warned() -> bool:
+        return any(
+            s.level == DiagnosticStatus.WARN and "below expected 500.0 Hz" in s.message
+            for a in probe.received["/diagnostics"][start:]
+            for s in a.status
+        )
+
+    assert probe.spin_until(warned, 5.0)
+    assert probe.set_parameters(NODE, {"expected_rate_hz": 0.0})[0].successful
+
+
 def test_lifecycle_transitions(probe, frames):
     assert probe.get_state(NODE) == "active"
     assert probe.change_state(NODE, "deactivate")

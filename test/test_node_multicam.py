@@ -28,6 +28,7 @@ def node(ros_env, model_file, tmp_path_factory):  # noqa: F811
         "warmup_iterations": 1,
         "cameras": list(CAMERAS),
         "input_transport": "compressed",
+        "input_reliability": "reliable",  # QoS is a setting: this node wants reliable input
         "max_input_age_ms": 0.0,
     }
     process = NodeProcess(params, tmp_path_factory.mktemp("multicam")).start()
@@ -44,6 +45,7 @@ def probe(node):
     from sensor_msgs.msg import CompressedImage
 
     from bisenet_ros.ros.harness import Probe
+    from bisenet_ros.ros.params import reliability_qos
     from bisenet_ros.ros.transport import apply_default_profile
 
     apply_default_profile()
@@ -54,7 +56,9 @@ def probe(node):
     for camera in CAMERAS:
         probe.record(f"{NODE}/{camera}/labels")
         probe.record(f"{NODE}/{camera}/info", SegmentationInfo)
-        probe.cameras[camera] = probe.camera(f"/{camera}/image/compressed", CompressedImage)
+        probe.cameras[camera] = probe.camera(
+            f"/{camera}/image/compressed", CompressedImage, reliability_qos("reliable", 1)
+        )
     for camera, publisher in probe.cameras.items():
         assert probe.wait_for_subscribers(publisher, timeout=60), node.log()[-3000:]
         assert probe.wait_for_publishers(f"{NODE}/{camera}/labels", timeout=30)
@@ -133,3 +137,13 @@ def test_corrupt_jpeg_is_rejected_and_node_keeps_answering(probe, node, frames):
     info = probe.wait_for(f"{NODE}/front/info", msgs["front"][0].header.stamp)
     assert info.frames_rejected == 3
     assert node.alive()
+
+
+def test_best_effort_camera_against_reliable_input_is_named(probe, node):
+    """The classic mismatch: the node says which setting to change instead of staying silent."""
+    from sensor_msgs.msg import CompressedImage
+
+    publisher = probe.camera("/front/image/compressed", CompressedImage)  # best effort
+    assert probe.spin_until(lambda: "incompatible" in node.log(), 15.0), node.log()[-2000:]
+    assert "input_reliability:=best_effort" in node.log()
+    probe.node.destroy_publisher(publisher)

@@ -23,6 +23,7 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import OccupancyGrid
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -233,16 +234,25 @@ class SegmentNode(LifecycleNode):
     def _subscribe(self, camera: Camera) -> None:
         qos = P.reliability_qos(self._value("input_reliability"), self._value("input_depth"))
         msg_type = CompressedImage if camera.input_topic.endswith("compressed") else Image
+        events = SubscriptionEventCallbacks(
+            incompatible_qos=lambda event: self._on_incompatible_qos(camera, event)
+        )
         camera.subscriptions.append(
             self.create_subscription(
-                msg_type, camera.input_topic, lambda msg: self._on_image(camera, msg), qos
+                msg_type,
+                camera.input_topic,
+                lambda msg: self._on_image(camera, msg),
+                qos,
+                event_callbacks=events,
             )
         )
-        if self._value("subscribe_camera_info"):
-            info_topic = camera.prefix("camera_info")
+        if self._value("subscribe_camera_info"):  # best effort accepts every publisher
             camera.subscriptions.append(
                 self.create_subscription(
-                    CameraInfo, info_topic, lambda msg: self._on_info(camera, msg), qos
+                    CameraInfo,
+                    camera.prefix("camera_info"),
+                    lambda msg: self._on_info(camera, msg),
+                    P.reliability_qos("best_effort", 1),
                 )
             )
         camera.waiting_since = 0.0
@@ -283,6 +293,16 @@ class SegmentNode(LifecycleNode):
 
     def _on_info(self, camera: Camera, msg: CameraInfo) -> None:
         camera.camera_info = msg
+
+    def _on_incompatible_qos(self, camera: Camera, event) -> None:
+        """A publisher whose QoS cannot reach us, typically best effort vs reliable."""
+        self.get_logger().warning(
+            f"a publisher on {self.resolve_topic_name(camera.input_topic)} has QoS "
+            f"incompatible with input_reliability={self._value('input_reliability')} "
+            f"(policy {event.last_policy_kind.name}): its frames will not arrive; set "
+            "input_reliability:=best_effort (accepts every publisher)",
+            throttle_duration_sec=30.0,
+        )
 
     # --- worker -------------------------------------------------------------------------
 
