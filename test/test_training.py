@@ -237,6 +237,20 @@ def test_resume_after_a_kill_reaches_the_same_weights(tiny_camvid, tmp_path):
     assert torch.load(tmp_path / "b" / "last.pt", weights_only=False)["iteration"] == 20
 
 
+def test_resume_with_a_new_max_iter_follows_the_new_schedule(tiny_camvid, tmp_path):
+    config = tiny_config(tiny_camvid, tmp_path, max_iter=3, checkpoint_every=3, warmup_iters=0)
+    Trainer(load_config(write_config(config, tmp_path / "short.yaml"))).run()
+    config["train"]["max_iter"] = 6
+    longer = Trainer(
+        load_config(write_config(config, tmp_path / "long.yaml")), tmp_path / "last.pt"
+    )
+    assert longer.iteration == 3
+    assert [fn.max_iter for fn in longer.scheduler.lr_lambdas] == [6] * 4
+    longer.step(*next(iter(longer._loader())))
+    expected = 0.01 * (1 - 4 / 6) ** 0.9
+    assert longer.optimizer.param_groups[0]["lr"] == pytest.approx(expected)
+
+
 def test_fine_tuning_the_rugd_checkpoint_onto_camvid(tiny_camvid, rugd_dir, tmp_path):
     rugd = rugd_dir / "bisenetv2_rugd25_coincheung_fp16.pth"
     config = tiny_config(tiny_camvid, tmp_path, max_iter=2, eval_every=2)

@@ -10,6 +10,7 @@ Files in ``train.out_dir``:
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import random
@@ -228,9 +229,10 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         # The schedule's shape comes from the config, not the file: an unchanged config
         # continues exactly, a new train.max_iter extends or shortens the run.
-        lambdas = list(self.scheduler.lr_lambdas)
+        # (LambdaLR.load_state_dict overwrites the schedule objects' fields in place.)
+        schedule = [copy.deepcopy(fn) for fn in self.scheduler.lr_lambdas]
         self.scheduler.load_state_dict(state["scheduler"])
-        self.scheduler.lr_lambdas = lambdas
+        self.scheduler.lr_lambdas = schedule
         self.scaler.load_state_dict(state["scaler"])
         set_rng_state(state["rng"])
         self.iteration = state["iteration"]
