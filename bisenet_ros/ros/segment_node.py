@@ -16,6 +16,7 @@ import threading
 import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -58,8 +59,9 @@ LOG_THROTTLE_S = 5.0
 class Camera:
     """One camera's topics, newest waiting frame and counters."""
 
-    name: str
-    input_topic: str
+    namespace: str  # as configured: relative to the node's namespace, or absolute
+    image_topic: str  # leaf under the namespace, with /compressed for compressed input
+    compressed: bool = False
     publishers: dict = field(default_factory=dict)
     subscriptions: list = field(default_factory=list)
     pending: tuple | None = None  # (msg, monotonic receive time)
@@ -76,12 +78,35 @@ class Camera:
     last_receive: float = 0.0
     waiting_since: float = 0.0  # when a publisher was first seen without frames
 
+    @property
+    def name(self) -> str:
+        return self.namespace.strip("/")
+
+    @property
+    def input_topic(self) -> str:
+        return self.input(self.image_topic)
+
+    def input(self, leaf: str) -> str:
+        """An input topic in the camera's namespace."""
+        return f"{self.namespace.rstrip('/')}/{leaf}" if self.namespace else leaf
+
     def prefix(self, leaf: str) -> str:
+        """An output name under the node: ~/<camera>/<leaf>."""
         return f"{self.name}/{leaf}" if self.name else leaf
 
     @property
     def dropped(self) -> int:
         return self.superseded + self.stale
+
+
+class Frame(NamedTuple):
+    """A decoded frame on its way through the worker."""
+
+    camera: Camera
+    msg: Image | CompressedImage
+    received: float  # monotonic time of the callback
+    image: np.ndarray
+    order: str  # channel order of ``image``: rgb or bgr
 
 
 def _rate(times: deque, now: float) -> float:
@@ -129,7 +154,7 @@ class SegmentNode(LifecycleNode):
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
         """Dynamic parameters always apply; the rest only while unconfigured."""
         for param in parameters:
-            if param.name not in P.DYNAMIC and self._configured:
+            if param.name in P.SPECS and param.name not in P.DYNAMIC and self._configured:
                 return SetParametersResult(
                     successful=False,
                     reason=f"{param.name} is read at configure: deactivate and clean up the "
@@ -214,12 +239,10 @@ class SegmentNode(LifecycleNode):
             f"precision {self._segmenter.precision}"
         )
 
-    def _create_camera(self, name: str) -> Camera:
-        topic = self._value("image_topic")
-        if self._value("input_transport") == "compressed":
-            topic += "/compressed"
-        camera = Camera(name=name.strip("/"), input_topic="")
-        camera.input_topic = camera.prefix(topic)
+    def _create_camera(self, namespace: str) -> Camera:
+        compressed = self._value("input_transport") == "compressed"
+        topic = self._value("image_topic") + ("/compressed" if compressed else "")
+        camera = Camera(namespace, topic, compressed)
         qos = P.reliability_qos(self._value("output_reliability"), 1)
         types = {v: Image for v in VIEWS} | {
             "drivable_grid": OccupancyGrid,
@@ -233,7 +256,7 @@ class SegmentNode(LifecycleNode):
 
     def _subscribe(self, camera: Camera) -> None:
         qos = P.reliability_qos(self._value("input_reliability"), self._value("input_depth"))
-        msg_type = CompressedImage if camera.input_topic.endswith("compressed") else Image
+        msg_type = CompressedImage if camera.compressed else Image
         events = SubscriptionEventCallbacks(
             incompatible_qos=lambda event: self._on_incompatible_qos(camera, event)
         )
@@ -250,7 +273,7 @@ class SegmentNode(LifecycleNode):
             camera.subscriptions.append(
                 self.create_subscription(
                     CameraInfo,
-                    camera.prefix("camera_info"),
+                    camera.input("camera_info"),
                     lambda msg: self._on_info(camera, msg),
                     P.reliability_qos("best_effort", 1),
                 )
@@ -363,28 +386,28 @@ class SegmentNode(LifecycleNode):
                 continue
             decoded = self._decode(camera, msg)
             if decoded is not None:
-                frames.append((camera, msg, received, *decoded))
-        for order in ("rgb", "bgr"):
-            group = [f for f in frames if f[4] == order]
+                frames.append(Frame(camera, msg, received, *decoded))
+        for order in ("rgb", "bgr"):  # one segment() call per channel order
+            group = [f for f in frames if f.order == order]
             if group:
                 self._segment_and_publish(group, order)
 
-    def _segment_and_publish(self, group: list, order: str) -> None:
-        wants_confidence = any(self._wants_confidence(f[0]) for f in group)
+    def _segment_and_publish(self, group: list[Frame], order: str) -> None:
+        wants_confidence = any(self._wants_confidence(f.camera) for f in group)
         try:
             results = self._segmenter.segment(
-                [f[3] for f in group], channel_order=order, confidence=wants_confidence
+                [f.image for f in group], channel_order=order, confidence=wants_confidence
             )
         except ValueError as error:
             if len(group) > 1:  # find the culprit, keep the others
                 for frame in group:
                     self._segment_and_publish([frame], order)
                 return
-            self._reject(group[0][0], "segmenter", str(error))
+            self._reject(group[0].camera, "segmenter", str(error))
             return
         self._batch_sizes.append(len(group))
-        for (camera, msg, received, image, _), result in zip(group, results, strict=True):
-            self._publish(camera, msg, image, order, result, received)
+        for frame, result in zip(group, results, strict=True):
+            self._publish(frame, result)
 
     def _wants(self, camera: Camera, view: str) -> bool:
         """A view is computed only when enabled and somebody listens."""
@@ -395,9 +418,9 @@ class SegmentNode(LifecycleNode):
 
     # --- outputs ------------------------------------------------------------------------
 
-    def _publish(self, camera: Camera, msg, image, order: str, result, received: float) -> None:
+    def _publish(self, frame: Frame, result) -> None:
         t0 = time.perf_counter()
-        header = msg.header
+        camera, header = frame.camera, frame.msg.header
         ids, confidence = result.ids, result.confidence
         threshold = round(self._value("confidence_threshold") * 255)
         if threshold > 0 and confidence is not None:
@@ -412,23 +435,28 @@ class SegmentNode(LifecycleNode):
             pubs["labels"].publish(array_to_image(ids, "mono8", header))
         if self._wants(camera, "confidence") and confidence is not None:
             pubs["confidence"].publish(array_to_image(confidence, "mono8", header))
-        self._publish_views(camera, header, ids, image, order, size)
+        self._publish_views(camera, header, ids, frame.image, frame.order, size)
         self._publish_drivable(camera, header, ids, confidence)
         if self._wants(camera, "camera_info") and camera.camera_info is not None:
             pubs["camera_info"].publish(self._scaled_info(camera.camera_info, header, size))
+        self._account(frame, result, size, t0)
+
+    def _account(self, frame: Frame, result, size: tuple[int, int], t0: float) -> None:
+        """Count the frame, keep its timing for diagnostics and publish ~/info."""
         now = time.monotonic()
+        camera = frame.camera
         camera.processed += 1
         camera.output_times.append(now)
         timing = dict(result.timing)
         timing["postprocess_ms"] = (
             timing.get("postprocess_ms", 0.0) + (time.perf_counter() - t0) * 1e3
         )
-        age = self._input_age_ms(msg)
-        timing["total_latency_ms"] = (now - received) * 1e3 if age is None else age
+        age = self._input_age_ms(frame.msg)
+        timing["total_latency_ms"] = (now - frame.received) * 1e3 if age is None else age
         self._inference_ms.append(timing.get("inference_ms", 0.0))
-        self._node_ms.append((now - received) * 1e3)
+        self._node_ms.append((now - frame.received) * 1e3)
         self._overhead_ms.append(self._node_ms[-1] - sum(result.timing.values()))
-        pubs["info"].publish(self._info(camera, header, size, timing))
+        camera.publishers["info"].publish(self._info(camera, frame.msg.header, size, timing))
 
     def _output_size(self, shape: tuple[int, ...]) -> tuple[int, int]:
         """(width, height) of published views."""
