@@ -210,3 +210,27 @@ def test_missing_model_fails_fast_with_the_path(ros_env, tmp_path):
     )  # fmt: skip
     assert run.returncode == 1
     assert f"model_path {missing} does not exist" in run.stderr + run.stdout
+
+
+def test_fastdds_profile_applied_only_when_the_user_has_none(tmp_path, monkeypatch):
+    import xml.etree.ElementTree as ET
+
+    from bisenet_ros.ros.transport import apply_default_profile, profile_path
+
+    ns = {"f": "http://www.eprosima.com"}
+    root = ET.parse(profile_path()).getroot()
+    (shm,) = [d for d in root.iterfind(".//f:transport_descriptor", ns)
+              if d.findtext("f:type", namespaces=ns) == "SHM"]  # fmt: skip
+    assert int(shm.findtext("f:segment_size", namespaces=ns)) == 32 * 1024 * 1024
+    assert root.find(".//f:participant", ns).get("is_default_profile") == "true"
+
+    monkeypatch.chdir(tmp_path)
+    env = {}
+    assert "32 MiB" in apply_default_profile(env)
+    assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(profile_path())
+    for name in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS"):
+        env = {name: "mine"}
+        assert "user's" in apply_default_profile(env) and env == {name: "mine"}
+    env = {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}
+    apply_default_profile(env)
+    assert "FASTDDS_DEFAULT_PROFILES_FILE" not in env
