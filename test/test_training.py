@@ -262,6 +262,8 @@ def test_fine_tuning_the_rugd_checkpoint_onto_camvid(tiny_camvid, rugd_dir, tmp_
         if name.startswith(("detail.", "segment.", "bga.")) and name in source:
             torch.testing.assert_close(tensor, source[name].to(tensor.dtype), msg=name)
     assert before["head.conv_out.1.weight"].shape[0] == 11
+    for head in ("head", "aux2", "aux3", "aux4", "aux5_4"):
+        assert before[f"{head}.conv_out.1.weight"].std() < 0.02, head  # explicit small re-init
     metrics = trainer.run()
     after = trainer.model.state_dict()
     detail = [k for k in after if k.startswith("detail.")]

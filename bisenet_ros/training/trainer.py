@@ -57,11 +57,15 @@ def make_manifest(config: dict, classes: ClassTable) -> Manifest:
 
 
 def reinit_classifiers(model: nn.Module) -> list[str]:
-    """Fresh classifier layers (the last 1x1 convs of every head); returns their names."""
+    """Fresh classifier layers (the last 1x1 convs of every head); returns their names.
+
+    Small weights (std 0.01, as mmsegmentation's decode heads) start the new classes at
+    near-uniform probabilities, so the first gradients do not wreck the pretrained features.
+    """
     names = []
     for name, module in model.named_modules():
         if isinstance(module, nn.Conv2d) and CLASSIFIER.match(f"{name}.weight"):
-            nn.init.kaiming_normal_(module.weight, mode="fan_out")
+            nn.init.normal_(module.weight, std=0.01)
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
             names.append(name)
