@@ -94,7 +94,7 @@ def image_to_array(msg: Image, max_pixels: int = 1 << 26) -> tuple[np.ndarray, s
             f"{msg.width}x{msg.height} {encoding}: step {msg.step}, {len(msg.data)} data bytes "
             f"(need step >= {row} and data == step * height = {msg.step * msg.height})",
         )
-    if _BRIDGE is not None:
+    if _BRIDGE is not None and encoding not in ("uyvy", "yuyv"):  # names cv_bridge lacks
         return _bridge_to_array(msg, encoding)
     rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, :row]
     if depth == 2:
