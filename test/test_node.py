@@ -292,6 +292,9 @@ def test_diagnostics(probe, frames):
     assert int(values["frames_processed"]) > 0
     assert int(values["frames_rejected"]) >= 5
     assert "input_rate_hz" in values and "inference_ms_mean" in values
+    assert {"labels", "overlay", "labels_color", "drivable_mask"} <= set(
+        values["views_published"].split(", ")
+    )
 
 
 def test_too_old_frames_are_dropped_and_counted(probe, frames):

@@ -147,3 +147,16 @@ def test_best_effort_camera_against_reliable_input_is_named(probe, node):
     assert probe.spin_until(lambda: "incompatible" in node.log(), 15.0), node.log()[-2000:]
     assert "input_reliability:=best_effort" in node.log()
     probe.node.destroy_publisher(publisher)
+
+
+def test_views_nobody_subscribes_to_are_not_computed(probe, frames):  # noqa: F811
+    """This probe listens to labels only: colour, overlay, confidence, masks are skipped."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    probe.record("/diagnostics", DiagnosticArray)
+    send_pair(probe, {"front": frames[0], "rear": frames[1]})
+    start = len(probe.received["/diagnostics"])
+    assert probe.spin_until(lambda: len(probe.received["/diagnostics"]) > start, 5.0)
+    statuses = [s for s in probe.received["/diagnostics"][-1].status if "front" in s.name]
+    values = {kv.key: kv.value for kv in statuses[0].values}
+    assert values["views_published"] == "labels"

@@ -72,6 +72,7 @@ class Camera:
     stale: int = 0
     rejected: Counter = field(default_factory=Counter)
     last_reason: str = ""
+    last_views: list = field(default_factory=list)  # views computed for the last frame
     input_times: deque = field(default_factory=lambda: deque(maxlen=100))
     output_times: deque = field(default_factory=lambda: deque(maxlen=100))
     last_input_age_ms: float = float("nan")
@@ -430,16 +431,21 @@ class SegmentNode(LifecycleNode):
             ids = cv2.resize(ids, size, interpolation=cv2.INTER_NEAREST)
             if confidence is not None:
                 confidence = cv2.resize(confidence, size, interpolation=cv2.INTER_NEAREST)
-        pubs = camera.publishers
+        camera.last_views = []
         if self._wants(camera, "labels"):
-            pubs["labels"].publish(array_to_image(ids, "mono8", header))
+            self._send(camera, "labels", array_to_image(ids, "mono8", header))
         if self._wants(camera, "confidence") and confidence is not None:
-            pubs["confidence"].publish(array_to_image(confidence, "mono8", header))
+            self._send(camera, "confidence", array_to_image(confidence, "mono8", header))
         self._publish_views(camera, header, ids, frame.image, frame.order, size)
         self._publish_drivable(camera, header, ids, confidence)
         if self._wants(camera, "camera_info") and camera.camera_info is not None:
-            pubs["camera_info"].publish(self._scaled_info(camera.camera_info, header, size))
+            self._send(camera, "camera_info", self._scaled_info(camera.camera_info, header, size))
         self._account(frame, result, size, t0)
+
+    @staticmethod
+    def _send(camera: Camera, view: str, msg) -> None:
+        camera.publishers[view].publish(msg)
+        camera.last_views.append(view)
 
     def _account(self, frame: Frame, result, size: tuple[int, int], t0: float) -> None:
         """Count the frame, keep its timing for diagnostics and publish ~/info."""
@@ -472,14 +478,14 @@ class SegmentNode(LifecycleNode):
 
         colored = colorize(ids, self._segmenter.manifest.palette)
         if want_color:
-            camera.publishers["labels_color"].publish(array_to_image(colored, "rgb8", header))
+            self._send(camera, "labels_color", array_to_image(colored, "rgb8", header))
         if want_overlay:
             rgb = to_rgb(image, order)
             if (rgb.shape[1], rgb.shape[0]) != size:
                 rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
             alpha = self._value("overlay_alpha")
             blended = cv2.addWeighted(rgb, 1.0 - alpha, colored, alpha, 0.0)
-            camera.publishers["overlay"].publish(array_to_image(blended, "rgb8", header))
+            self._send(camera, "overlay", array_to_image(blended, "rgb8", header))
 
     def _drivable_config(self):
         from bisenet_ros.inference.drivable import DrivableConfig
@@ -503,9 +509,9 @@ class SegmentNode(LifecycleNode):
 
         mask = drivable_mask(ids, self._drivable_config())  # ids already thresholded
         if want_mask:
-            camera.publishers["drivable_mask"].publish(array_to_image(mask, "mono8", header))
+            self._send(camera, "drivable_mask", array_to_image(mask, "mono8", header))
         if want_grid:
-            camera.publishers["drivable_grid"].publish(self._grid(camera.camera_info, header, mask))
+            self._send(camera, "drivable_grid", self._grid(camera.camera_info, header, mask))
 
     def _grid(self, info: CameraInfo, header, mask: np.ndarray) -> OccupancyGrid:
         from bisenet_ros.inference.drivable import GroundGrid
@@ -619,6 +625,7 @@ class SegmentNode(LifecycleNode):
             "frames_rejected": str(sum(camera.rejected.values())),
             "rejected_by_reason": ", ".join(f"{k}={v}" for k, v in camera.rejected.items()),
             "last_rejection": camera.last_reason,
+            "views_published": ", ".join(camera.last_views),
             "backend": self._segmenter.backend if self._segmenter else "",
             "precision": self._segmenter.precision if self._segmenter else "",
             "model": self._model_path,
