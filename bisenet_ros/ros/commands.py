@@ -37,7 +37,12 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     demo.add_argument("--model", default="", help="model file (default: the bundled model)")
     demo.add_argument("--backend", default="auto", help="auto picks the fastest backend present")
-    demo.add_argument("--frames", type=int, default=300, help="frames to play (300 = 10 s)")
+    demo.add_argument(
+        "--frames",
+        type=int,
+        default=300,
+        help="frames to play (at most the 233 test frames; 300 = 10 s)",
+    )
     demo.add_argument("--rate", type=float, default=30.0, help="camera rate in Hz")
     demo.add_argument("--output-dir", default="demo_output")
     demo.add_argument(
