@@ -43,7 +43,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("model", type=Path, help="checkpoint or fp32 ONNX graph (with its manifest)")
     p.add_argument("--calibration", type=Path, required=True, help="folder of real frames")
     p.add_argument("--images", type=int, default=32, help="calibration frames to use")
-    p.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="minmax")
+    p.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="percentile")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="for a checkpoint")
     p.add_argument("-o", "--output", type=Path, help="default: <model>.int8.onnx")
     p.set_defaults(run=run_int8)

@@ -129,10 +129,15 @@ def exported_onnx(
 
 def quantized_onnx(fp32: Path, calibration_images: str | Path, cache=None) -> Path:
     """The int8 version of ``fp32`` calibrated on ``calibration_images``, quantised once."""
-    from ..export.quantize import calibration_files, quantize_onnx
+    from ..export.quantize import FLOAT_SCOPES, calibration_files, quantize_onnx
 
     files = calibration_files(calibration_images, 32)
-    key = key_of(onnx=file_hash(fp32), images=[str(f.resolve()) for f in files], method="minmax")
+    key = key_of(
+        onnx=file_hash(fp32),
+        images=[str(f.resolve()) for f in files],
+        method="percentile",
+        float_scopes=FLOAT_SCOPES,
+    )
     target = cache_dir(cache) / "int8" / f"{fp32.stem}-int8-{key}.onnx"
     if not target.is_file():
         _atomic(target, lambda tmp: quantize_onnx(fp32, tmp, calibration_images))
