@@ -110,6 +110,8 @@ def exported_onnx(
     from ..export.onnx import export_onnx
     from ..models import load_checkpoint
 
+    model, manifest = load_checkpoint(checkpoint)
+    input_size = tuple(input_size or manifest.input_size)
     key = key_of(
         weights=file_hash(checkpoint),
         size=input_size,
@@ -119,7 +121,6 @@ def exported_onnx(
     target = cache_dir(cache) / "onnx" / f"{checkpoint.stem}-{key}.onnx"
     if not target.is_file():
         log.info("exporting %s to %s", checkpoint, target)
-        model, manifest = load_checkpoint(checkpoint)
         _atomic(
             target,
             lambda tmp: export_onnx(model, manifest, tmp, input_size=input_size, confidence=True),
