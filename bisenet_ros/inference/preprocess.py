@@ -47,18 +47,15 @@ def check_image(image: object, name: str = "image") -> None:
         raise ValueError(f"{name}: expected a numpy array, got {type(image).__name__}")
     if image.dtype != np.uint8:
         raise ValueError(f"{name}: expected dtype uint8, got {image.dtype}")
-    if image.ndim == 3 and image.shape[2] == 1:
-        return check_image(image[:, :, 0], name)
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] != 3):
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3)):
         raise ValueError(
-            f"{name}: expected HxW (grey) or HxWx3 (colour) pixels, got shape {image.shape}"
+            f"{name}: expected HxW or HxWx1 (grey) or HxWx3 (colour) pixels, got {image.shape}"
         )
     if min(image.shape[:2]) < MIN_SIDE:
         raise ValueError(
             f"{name}: {image.shape[1]}x{image.shape[0]} (WxH) is too small; "
             f"each side needs at least {MIN_SIDE} pixels"
         )
-    return None
 
 
 def to_network_order(image: np.ndarray, channel_order: str, manifest: Manifest) -> np.ndarray:
