@@ -140,9 +140,12 @@ def test_graph_for_tensorrt(graph):
 
 
 @pytest.mark.skipif(HAS_TRT, reason="TensorRT is present: the backend loads instead")
-def test_tensorrt_backend_explains_what_is_missing(graph):
+def test_tensorrt_backend_explains_what_is_missing(graph, tmp_path):
     with pytest.raises(ImportError, match="TensorRT 10"):
         Segmenter.from_file(graph, backend="tensorrt")
+    with pytest.raises(ImportError, match="TensorRT 10"):
+        Segmenter.from_file(RUGD_WEIGHTS, backend="tensorrt", cache_dir=tmp_path)
+    assert not list(tmp_path.rglob("*.onnx"))  # nothing exported for a backend that cannot run
 
 
 @pytest.mark.skipif(not HAS_TRT, reason=TRT_REASON)

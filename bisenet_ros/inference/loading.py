@@ -43,8 +43,9 @@ def load_backend(
             kind, path, precision, threads, input_size, calibration_images, cache_dir
         )
     if name == "tensorrt":
-        from .backends.tensorrt_backend import TensorRTBackend
+        from .backends.tensorrt_backend import TensorRTBackend, require_tensorrt
 
+        require_tensorrt()  # before exporting anything for it
         onnx_path = _onnx_for(kind, path, input_size, cache_dir) if kind != "engine" else path
         return TensorRTBackend.load(onnx_path, precision, calibration_images, cache_dir)
     raise ValueError(f"unknown backend {name!r}")

@@ -19,6 +19,17 @@ from ...manifest import Manifest, sidecar_path
 from .base import check_precision
 
 
+def require_tensorrt() -> None:
+    """Raise ``ImportError`` saying what is missing unless TensorRT and a CUDA GPU are usable."""
+    from . import tensorrt_available
+
+    if not tensorrt_available():
+        raise ImportError(
+            "the tensorrt backend needs the TensorRT 10+ Python package (`tensorrt`) and "
+            "PyTorch with a CUDA GPU; neither is optional"
+        )
+
+
 class TensorRTBackend:
     name = "tensorrt"
 
@@ -37,13 +48,8 @@ class TensorRTBackend:
     ) -> tuple[TensorRTBackend, Manifest]:
         """From an ONNX graph (engine built or taken from the cache) or a built ``.engine``."""
         from ...export.tensorrt import PRECISIONS, build_engine, build_info_path
-        from . import tensorrt_available
 
-        if not tensorrt_available():
-            raise ImportError(
-                "the tensorrt backend needs the TensorRT 10+ Python package (`tensorrt`) and "
-                "PyTorch with a CUDA GPU; neither is optional"
-            )
+        require_tensorrt()
         check_precision(precision, PRECISIONS, "the tensorrt backend")
         model_path = Path(model_path)
         if model_path.suffix == ".onnx":
