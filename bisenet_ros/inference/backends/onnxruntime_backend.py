@@ -51,6 +51,9 @@ class OnnxRuntimeBackend:
             ] + providers
         self.options = ort.SessionOptions()
         self.options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle worker threads sleep instead of spinning: spinning threads take the cores the
+        # node's own threads (DDS, decoding, publishing) need; measured in benchmarks/.
+        self.options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         if threads:
             self.options.intra_op_num_threads = threads
             self.options.inter_op_num_threads = 1
