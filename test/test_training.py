@@ -276,3 +276,22 @@ def test_fine_tuning_the_rugd_checkpoint_onto_camvid(tiny_camvid, rugd_dir, tmp_
     assert manifest.class_names[3] == "road" and manifest.drivable_ids == [3]
     assert manifest.num_classes == 11 and manifest.input_size == (96, 128)
     assert (tmp_path / "best.pt").exists() and list(tmp_path.glob("eval_*.json"))
+
+
+@pytest.mark.parametrize("name", ["camvid_bisenetv2.yaml", "camvid_finetune_rugd.yaml"])
+def test_shipped_training_configs_are_valid(name):
+    config = load_config(REPO / "config" / name)
+    assert config["data"]["format"] == "camvid"
+
+
+def test_bundled_model_is_a_small_fp16_camvid_model_with_road_drivable():
+    path = REPO / "bisenet_ros" / "weights" / "bisenetv2_camvid.pt"
+    assert path.stat().st_size < 8 * 1024 * 1024
+    stored = torch.load(path, weights_only=True)
+    assert {v.dtype for v in stored["state_dict"].values() if v.is_floating_point()} == {
+        torch.float16
+    }
+    model, manifest = load_checkpoint(path)
+    assert manifest.class_names[3] == "road" and manifest.drivable_ids == [3]
+    assert manifest.num_classes == 11 and manifest.input_size == (360, 480)
+    assert not any(name.startswith("aux") for name in model.state_dict())
