@@ -49,6 +49,32 @@ def rugd_dir() -> Path:
     )
 
 
+@pytest.fixture(scope="session")
+def rugd_checkpoint(rugd_dir, tmp_path_factory):
+    """Factory: the real RUGD BiSeNetV2 weights, with their class table, as a project
+    checkpoint that runs at ``input_size`` (H, W); made once per size and session."""
+    made: dict[tuple[int, int], Path] = {}
+
+    def make(input_size: tuple[int, int]) -> Path:
+        from bisenet_ros.manifest import Manifest, load_class_table
+        from bisenet_ros.models import load_checkpoint, save_checkpoint
+
+        if input_size not in made:
+            names, colors = load_class_table(
+                rugd_dir / "rugd_names.txt", rugd_dir / "rugd_colors.txt"
+            )
+            manifest = Manifest.default("bisenetv2", 25).with_classes(names, colors)
+            manifest.input_size = tuple(input_size)
+            model, manifest = load_checkpoint(
+                rugd_dir / "bisenetv2_rugd25_coincheung_fp16.pth", manifest=manifest
+            )
+            folder = tmp_path_factory.mktemp("rugd_checkpoint")
+            made[input_size] = save_checkpoint(folder / "rugd.pt", model, manifest)
+        return made[input_size]
+
+    return make
+
+
 def _ros_missing() -> str | None:
     """Why rclpy or this package's generated messages cannot be imported, or None."""
     for module in ("rclpy", "bisenet_ros.msg"):

@@ -12,31 +12,13 @@ import torch
 from bisenet_ros.export.quantize import calibration_files, is_quantized
 from bisenet_ros.inference import Segmenter
 from bisenet_ros.inference.backends import model_kind, resolve_backend, tensorrt_available
-from bisenet_ros.manifest import Manifest, load_class_table
-from bisenet_ros.models import load_checkpoint, save_checkpoint
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CAMVID = SHARED / "datasets" / "camvid"
-RUGD = SHARED / "reference" / "rugd_bisenetv2"
 NET_SIZE = (360, 480)  # CamVid's own frame size
 
 
-def need(path: Path) -> Path:
-    if not path.is_dir():
-        pytest.skip(f"real data not present: {path}")
-    return path
-
-
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
-    rugd = need(RUGD)
-    names, colors = load_class_table(rugd / "rugd_names.txt", rugd / "rugd_colors.txt")
-    manifest = Manifest.default("bisenetv2", 25).with_classes(names, colors)
-    manifest.input_size = NET_SIZE
-    model, manifest = load_checkpoint(
-        rugd / "bisenetv2_rugd25_coincheung_fp16.pth", manifest=manifest
-    )
-    return save_checkpoint(tmp_path_factory.mktemp("model") / "rugd.pt", model, manifest)
+def checkpoint(rugd_checkpoint) -> Path:
+    return rugd_checkpoint(NET_SIZE)
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +27,8 @@ def cache(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def frames() -> list[np.ndarray]:
-    files = sorted((need(CAMVID) / "test" / "images").glob("*.jpg"))[::20]
+def frames(camvid_dir) -> list[np.ndarray]:
+    files = sorted((camvid_dir / "test" / "images").glob("*.jpg"))[::20]
     return [cv2.imread(str(f)) for f in files]
 
 
@@ -80,8 +62,8 @@ def test_onnx_file_carries_its_manifest(checkpoint, cache, frames):
     )
 
 
-def test_int8_path_is_quantized_and_close_to_fp32(checkpoint, cache, frames):
-    calibration = need(CAMVID) / "val" / "images"
+def test_int8_path_is_quantized_and_close_to_fp32(checkpoint, cache, frames, camvid_dir):
+    calibration = camvid_dir / "val" / "images"
     fp32 = Segmenter.from_file(checkpoint, backend="onnxruntime", cache_dir=cache)
     int8 = Segmenter.from_file(
         checkpoint, backend="onnxruntime", precision="int8",
@@ -105,8 +87,8 @@ def test_int8_without_calibration_images_is_explained(checkpoint, cache):
         Segmenter.from_file(checkpoint, backend="onnxruntime", precision="int8", cache_dir=cache)
 
 
-def test_calibration_files_spread_over_folder():
-    folder = need(CAMVID) / "train" / "images"
+def test_calibration_files_spread_over_folder(camvid_dir):
+    folder = camvid_dir / "train" / "images"
     files = calibration_files(folder, 10)
     everything = sorted(folder.glob("*.jpg"))
     assert len(files) == 10 and files[0] == everything[0]

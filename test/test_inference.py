@@ -10,38 +10,20 @@ import pytest
 
 from bisenet_ros.inference import Segmentation, Segmenter
 from bisenet_ros.inference.preprocess import place
-from bisenet_ros.manifest import Manifest, load_class_table
-from bisenet_ros.models import load_checkpoint, save_checkpoint
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CAMVID = SHARED / "datasets" / "camvid"
-RUGD = SHARED / "reference" / "rugd_bisenetv2"
 NET_SIZE = (192, 256)  # small network input keeps the suite fast; geometry is size-agnostic
 
 
-def need(path: Path) -> Path:
-    if not path.is_dir():
-        pytest.skip(f"real data not present: {path}")
-    return path
-
-
 @pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory) -> Path:
+def checkpoint(rugd_checkpoint) -> Path:
     """The real RUGD BiSeNetV2 weights as a project checkpoint with its manifest."""
-    rugd = need(RUGD)
-    names, colors = load_class_table(rugd / "rugd_names.txt", rugd / "rugd_colors.txt")
-    manifest = Manifest.default("bisenetv2", 25).with_classes(names, colors)
-    manifest.input_size = NET_SIZE
-    model, manifest = load_checkpoint(
-        rugd / "bisenetv2_rugd25_coincheung_fp16.pth", manifest=manifest
-    )
-    return save_checkpoint(tmp_path_factory.mktemp("model") / "rugd.pt", model, manifest)
+    return rugd_checkpoint(NET_SIZE)
 
 
 @pytest.fixture(scope="module")
-def frames() -> list[np.ndarray]:
+def frames(camvid_dir) -> list[np.ndarray]:
     """Real CamVid test frames, RGB, 360x480."""
-    files = sorted((need(CAMVID) / "test" / "images").glob("*.jpg"))[::40]
+    files = sorted((camvid_dir / "test" / "images").glob("*.jpg"))[::40]
     return [cv2.cvtColor(cv2.imread(str(f)), cv2.COLOR_BGR2RGB) for f in files]
 
 
