@@ -28,8 +28,15 @@ os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
 REQUIRE_ROS = os.environ.get("BISENET_REQUIRE_ROS") == "1"
 
 
-def _data_dir(env: str, default: Path, what: str) -> Path:
-    path = Path(os.environ.get(env, default)).resolve()
+# Where the real data lives: beside the checkout, or where the variables say. Tests take it
+# from the fixtures below (which skip when it is absent) or, outside fixtures, from these.
+CAMVID_PATH = Path(os.environ.get("BISENET_CAMVID_DIR", SHARED / "datasets" / "camvid")).resolve()
+RUGD_PATH = Path(
+    os.environ.get("BISENET_RUGD_DIR", SHARED / "reference" / "rugd_bisenetv2")
+).resolve()
+
+
+def _data_dir(path: Path, env: str, what: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"{what} not found at {path} (set {env} to its folder)")
     return path
@@ -38,15 +45,13 @@ def _data_dir(env: str, default: Path, what: str) -> Path:
 @pytest.fixture(scope="session")
 def camvid_dir() -> Path:
     """Real CamVid frames and labels (``../shared/datasets/camvid``)."""
-    return _data_dir("BISENET_CAMVID_DIR", SHARED / "datasets" / "camvid", "CamVid dataset")
+    return _data_dir(CAMVID_PATH, "BISENET_CAMVID_DIR", "CamVid dataset")
 
 
 @pytest.fixture(scope="session")
 def rugd_dir() -> Path:
     """Real RUGD BiSeNetV2 weights and reference output (``../shared/reference/rugd_bisenetv2``)."""
-    return _data_dir(
-        "BISENET_RUGD_DIR", SHARED / "reference" / "rugd_bisenetv2", "RUGD BiSeNetV2 reference"
-    )
+    return _data_dir(RUGD_PATH, "BISENET_RUGD_DIR", "RUGD BiSeNetV2 reference")
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +78,27 @@ def rugd_checkpoint(rugd_dir, tmp_path_factory):
         return made[input_size]
 
     return make
+
+
+@pytest.fixture(scope="session")
+def model_file(tmp_path_factory) -> Path:
+    """A tiny CamVid-class BiSeNetV2 (random weights) in the project format: for tests
+    where file handling and plumbing matter, not accuracy."""
+    import torch
+
+    from bisenet_ros.manifest import CAMVID, Manifest
+    from bisenet_ros.models import build_model, save_checkpoint
+
+    torch.manual_seed(0)
+    manifest = Manifest(
+        arch="bisenetv2",
+        class_names=[n for n, _ in CAMVID],
+        palette=[c for _, c in CAMVID],
+        input_size=(96, 128),
+        drivable_ids=[3],
+    )
+    model = build_model("bisenetv2", manifest.num_classes).eval()
+    return save_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt", model, manifest)
 
 
 def _ros_missing() -> str | None:

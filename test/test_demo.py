@@ -12,8 +12,6 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("torch")
 
-from test_node import model_file  # noqa: E402,F401  (module fixture)
-
 
 def demo(*args: str, cwd) -> subprocess.CompletedProcess:
     return subprocess.run(
@@ -22,7 +20,7 @@ def demo(*args: str, cwd) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def test_demo_writes_video_bag_and_measurements(ros_env, camvid_dir, model_file, tmp_path):  # noqa: F811
+def test_demo_writes_video_bag_and_measurements(ros_env, camvid_dir, model_file, tmp_path):
     out = tmp_path / "demo_output"
     run = demo(
         "--camvid", str(camvid_dir), "--model", str(model_file), "--backend", "torch",

@@ -7,15 +7,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import CAMVID_PATH as CAMVID
+from conftest import RUGD_PATH as RUGD
 
 from bisenet_ros.inference import Segmenter
 from bisenet_ros.inference.drivable import DrivableConfig, GroundGrid, drivable_mask
 from bisenet_ros.inference.visualize import colorize, overlay
 from bisenet_ros.manifest import CAMVID as CAMVID_TABLE
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CAMVID = SHARED / "datasets" / "camvid"
-RUGD = SHARED / "reference" / "rugd_bisenetv2"
 BUNDLED = Path(__file__).resolve().parents[1] / "bisenet_ros" / "weights" / "bisenetv2_camvid.pt"
 ROAD = 3
 

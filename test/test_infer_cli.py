@@ -7,17 +7,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import CAMVID_PATH as CAMVID
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from bisenet_ros.cli import main
 from bisenet_ros.inference import Segmenter
-from bisenet_ros.manifest import CAMVID as CAMVID_TABLE
-from bisenet_ros.manifest import Manifest
-from bisenet_ros.models import build_model, save_checkpoint
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CAMVID = SHARED / "datasets" / "camvid"
 TOPIC = "/camera/image_raw"
 TYPES = get_typestore(Stores.LATEST)
 
@@ -28,20 +24,6 @@ def frames() -> list[tuple[str, np.ndarray]]:
         pytest.skip(f"real data not present: {CAMVID}")
     files = sorted((CAMVID / "test" / "images").glob("*.jpg"))[::60]
     return [(f.stem, cv2.imread(str(f))) for f in files]
-
-
-@pytest.fixture(scope="module")
-def model(tmp_path_factory) -> Path:
-    """A small CamVid-class network (the weights do not matter to file handling)."""
-    manifest = Manifest(
-        arch="bisenetv2",
-        class_names=[n for n, _ in CAMVID_TABLE],
-        palette=[c for _, c in CAMVID_TABLE],
-        input_size=(96, 128),
-        drivable_ids=[3],
-    )
-    net = build_model("bisenetv2", manifest.num_classes)
-    return save_checkpoint(tmp_path_factory.mktemp("model") / "camvid.pt", net, manifest)
 
 
 def write_bag(path: Path, frames: list[tuple[str, np.ndarray]], storage: StoragePlugin) -> None:
@@ -73,14 +55,14 @@ def write_bag(path: Path, frames: list[tuple[str, np.ndarray]], storage: Storage
 
 
 @pytest.mark.parametrize("storage", [StoragePlugin.SQLITE3, StoragePlugin.MCAP])
-def test_infer_on_rosbag2_writes_readable_bag(tmp_path, frames, model, storage):
+def test_infer_on_rosbag2_writes_readable_bag(tmp_path, frames, model_file, storage):
     source, copy, out = tmp_path / "drive", tmp_path / "segmented", tmp_path / "out"
     write_bag(source, frames, storage)
     cache = tmp_path / "cache"
     code = main(
         [
             "infer",
-            str(model),
+            str(model_file),
             str(source),
             "-o",
             str(out),
@@ -95,7 +77,7 @@ def test_infer_on_rosbag2_writes_readable_bag(tmp_path, frames, model, storage):
         ]
     )
     assert code == 0
-    segmenter = Segmenter.from_file(model, backend="onnxruntime", cache_dir=cache)
+    segmenter = Segmenter.from_file(model_file, backend="onnxruntime", cache_dir=cache)
     expected = {}
     for stem, frame in frames:
         (result,) = segmenter.segment(frame, channel_order="bgr")
@@ -126,7 +108,7 @@ def test_infer_on_rosbag2_writes_readable_bag(tmp_path, frames, model, storage):
     assert np.array_equal(cv2.imread(str(written[0]), cv2.IMREAD_UNCHANGED), labels[0])
 
 
-def test_infer_on_folder_and_video(tmp_path, frames, model):
+def test_infer_on_folder_and_video(tmp_path, frames, model_file):
     folder, out = tmp_path / "frames", tmp_path / "out"
     folder.mkdir()
     for stem, frame in frames:
@@ -141,7 +123,7 @@ def test_infer_on_folder_and_video(tmp_path, frames, model):
         main(
             [
                 "infer",
-                str(model),
+                str(model_file),
                 str(folder),
                 "-o",
                 str(out / "a"),
@@ -164,7 +146,7 @@ def test_infer_on_folder_and_video(tmp_path, frames, model):
         main(
             [
                 "infer",
-                str(model),
+                str(model_file),
                 str(video_in),
                 "-o",
                 str(out / "b"),
@@ -183,13 +165,13 @@ def test_infer_on_folder_and_video(tmp_path, frames, model):
     assert not list((out / "b").glob("*.png"))
 
 
-def test_infer_rejects_unknown_topic(tmp_path, frames, model):
+def test_infer_rejects_unknown_topic(tmp_path, frames, model_file):
     write_bag(tmp_path / "drive", frames[:1], StoragePlugin.SQLITE3)
     with pytest.raises(ValueError, match="no image topic '/nope'"):
         main(
             [
                 "infer",
-                str(model),
+                str(model_file),
                 str(tmp_path / "drive"),
                 "-o",
                 str(tmp_path / "o"),

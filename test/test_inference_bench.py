@@ -6,14 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
+from conftest import CAMVID_PATH as CAMVID
+from conftest import RUGD_PATH
 
 from bisenet_ros.cli import main
 from bisenet_ros.export.quantize import is_quantized
 from bisenet_ros.inference import Segmenter
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CAMVID = SHARED / "datasets" / "camvid"
-RUGD_WEIGHTS = SHARED / "reference" / "rugd_bisenetv2" / "bisenetv2_rugd25_coincheung_fp16.pth"
+RUGD_WEIGHTS = RUGD_PATH / "bisenetv2_rugd25_coincheung_fp16.pth"
 
 
 @pytest.fixture(scope="module")

@@ -20,7 +20,7 @@ import yaml
 
 pytest.importorskip("rclpy")
 
-from test_node import frames, model_file  # noqa: E402,F401  (module fixtures)
+from test_node import frames  # noqa: E402,F401  (module fixtures)
 
 from bisenet_ros.ros import params as P  # noqa: E402
 from bisenet_ros.ros.segment_node import TOGGLE, VIEWS  # noqa: E402
@@ -177,7 +177,7 @@ def segmentation_answers(probe, command: list[str], image_topic: str, frame, wor
 
 def test_bisenet_node_and_segment_node_start_from_the_launch_yaml(
     probe,
-    model_file,  # noqa: F811
+    model_file,
     frames,  # noqa: F811
     tmp_path,
 ):

@@ -22,25 +22,6 @@ SIZE = (240, 320)  # (height, width) of the frames sent
 
 
 @pytest.fixture(scope="module")
-def model_file(tmp_path_factory):
-    import torch
-
-    from bisenet_ros.manifest import CAMVID, Manifest
-    from bisenet_ros.models import build_model, save_checkpoint
-
-    torch.manual_seed(0)
-    manifest = Manifest(
-        arch="bisenetv2",
-        class_names=[n for n, _ in CAMVID],
-        palette=[c for _, c in CAMVID],
-        input_size=(96, 128),
-        drivable_ids=[3],
-    )
-    model = build_model("bisenetv2", manifest.num_classes).eval()
-    return save_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt", model, manifest)
-
-
-@pytest.fixture(scope="module")
 def segmenter(model_file):
     from bisenet_ros.inference import Segmenter
 

@@ -11,7 +11,7 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("torch")
 
-from test_node import frames, model_file, segmenter  # noqa: E402,F401  (module fixtures)
+from test_node import frames, segmenter  # noqa: E402,F401  (module fixtures)
 
 NODE = "/segment_node"
 CAMERAS = ("front", "rear")

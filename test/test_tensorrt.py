@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import onnx
 import pytest
+from conftest import CAMVID_PATH as CAMVID
+from conftest import RUGD_PATH
 
 from bisenet_ros.export.tensorrt import (
     CalibrationBatches,
@@ -26,9 +28,7 @@ from bisenet_ros.inference.loading import exported_onnx
 from bisenet_ros.inference.preprocess import preprocess
 from bisenet_ros.manifest import Manifest
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-CAMVID = SHARED / "datasets" / "camvid"
-RUGD_WEIGHTS = SHARED / "reference" / "rugd_bisenetv2" / "bisenetv2_rugd25_coincheung_fp16.pth"
+RUGD_WEIGHTS = RUGD_PATH / "bisenetv2_rugd25_coincheung_fp16.pth"
 HAS_TRT = tensorrt_available()
 TRT_REASON = (
     "TensorRT is not installed here"
