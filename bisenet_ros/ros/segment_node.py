@@ -72,7 +72,8 @@ class Camera:
     stale: int = 0
     rejected: Counter = field(default_factory=Counter)
     last_reason: str = ""
-    last_views: list = field(default_factory=list)  # views computed for the last frame
+    last_views: tuple = ()  # views published for the last frame (read by diagnostics)
+    views_sending: list = field(default_factory=list)  # views published so far for this frame
     input_times: deque = field(default_factory=lambda: deque(maxlen=100))
     output_times: deque = field(default_factory=lambda: deque(maxlen=100))
     last_input_age_ms: float = float("nan")
@@ -431,7 +432,6 @@ class SegmentNode(LifecycleNode):
             ids = cv2.resize(ids, size, interpolation=cv2.INTER_NEAREST)
             if confidence is not None:
                 confidence = cv2.resize(confidence, size, interpolation=cv2.INTER_NEAREST)
-        camera.last_views = []
         if self._wants(camera, "labels"):
             self._send(camera, "labels", array_to_image(ids, "mono8", header))
         if self._wants(camera, "confidence") and confidence is not None:
@@ -440,12 +440,14 @@ class SegmentNode(LifecycleNode):
         self._publish_drivable(camera, header, ids, confidence)
         if self._wants(camera, "camera_info") and camera.camera_info is not None:
             self._send(camera, "camera_info", self._scaled_info(camera.camera_info, header, size))
+        # swapped whole so the diagnostics thread never sees a half-built list
+        camera.last_views, camera.views_sending = tuple(camera.views_sending), []
         self._account(frame, result, size, t0)
 
     @staticmethod
     def _send(camera: Camera, view: str, msg) -> None:
         camera.publishers[view].publish(msg)
-        camera.last_views.append(view)
+        camera.views_sending.append(view)
 
     def _account(self, frame: Frame, result, size: tuple[int, int], t0: float) -> None:
         """Count the frame, keep its timing for diagnostics and publish ~/info."""
