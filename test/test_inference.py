@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from bisenet_ros.inference import Segmentation, Segmenter
-from bisenet_ros.inference.preprocess import place
+from bisenet_ros.inference.preprocess import place, preprocess
 
 NET_SIZE = (192, 256)  # small network input keeps the suite fast; geometry is size-agnostic
 
@@ -44,6 +44,24 @@ def test_contract_fields(segmenter, frames):
     assert set(result.timing) == {"preprocess_ms", "inference_ms", "postprocess_ms"}
     # max softmax of 25 classes is at least 1/25
     assert result.confidence.min() >= int(255 / 25)
+
+
+@pytest.mark.parametrize("order", ["rgb", "bgr", "grey"])
+def test_preprocess_is_the_manifest_normalisation(segmenter, frames, order):
+    """(pixel - mean) / std in the network's channel order, CHW; letterbox pads with 0."""
+    manifest = segmenter.manifest
+    rgb = cv2.resize(frames[0], NET_SIZE[::-1], interpolation=cv2.INTER_LINEAR)
+    given = {"rgb": rgb, "bgr": rgb[:, :, ::-1].copy(), "grey": rgb[:, :, 1].copy()}[order]
+    batch, _ = preprocess([given], manifest, "bgr" if order == "bgr" else "rgb", "stretch")
+    source = np.repeat(given[:, :, None], 3, axis=2) if order == "grey" else rgb
+    if manifest.channel_order == "bgr":
+        source = source[:, :, ::-1]
+    expected = (source / 255.0 - manifest.mean) / manifest.std
+    np.testing.assert_allclose(batch[0], expected.transpose(2, 0, 1), atol=1e-5)
+
+    wide = cv2.resize(rgb, (NET_SIZE[1], NET_SIZE[0] // 2))
+    batch, (p,) = preprocess([wide], manifest, "rgb", "letterbox")
+    assert p.top > 0 and not batch[0, :, : p.top].any() and batch[0, :, p.top].any()
 
 
 @pytest.mark.parametrize("size", [(720, 1280), (360, 480), (37, 50), (1080, 600)])

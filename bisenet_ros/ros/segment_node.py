@@ -33,13 +33,8 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from bisenet_ros.msg import SegmentationInfo
 
 from . import params as P
-from .image_conversion import (
-    ImageError,
-    array_to_image,
-    compressed_to_array,
-    image_to_array,
-    to_rgb,
-)
+from .image_cdr import RawImage, parse_image, serialize_image
+from .image_conversion import ImageError, compressed_to_array, image_to_array, to_rgb
 from .transport import apply_default_profile, no_input_hint
 
 VIEWS = ("labels", "labels_color", "overlay", "confidence", "drivable_mask")
@@ -105,7 +100,7 @@ class Frame(NamedTuple):
     """A decoded frame on its way through the worker."""
 
     camera: Camera
-    msg: Image | CompressedImage
+    msg: RawImage | CompressedImage
     received: float  # monotonic time of the callback
     image: np.ndarray
     order: str  # channel order of ``image``: rgb or bgr
@@ -269,6 +264,7 @@ class SegmentNode(LifecycleNode):
                 lambda msg: self._on_image(camera, msg),
                 qos,
                 event_callbacks=events,
+                raw=not camera.compressed,  # raw images arrive as CDR bytes (see image_cdr)
             )
         )
         if self._value("subscribe_camera_info"):  # best effort accepts every publisher
@@ -305,7 +301,7 @@ class SegmentNode(LifecycleNode):
 
     # --- callbacks: keep the newest frame only -------------------------------------------
 
-    def _on_image(self, camera: Camera, msg: Image | CompressedImage) -> None:
+    def _on_image(self, camera: Camera, msg: bytes | CompressedImage) -> None:
         now = time.monotonic()
         with self._lock:
             if camera.pending is not None:
@@ -356,6 +352,18 @@ class SegmentNode(LifecycleNode):
         now = self.get_clock().now().nanoseconds
         return (now - (stamp.sec * 1_000_000_000 + stamp.nanosec)) / 1e6
 
+    def _parse(
+        self, camera: Camera, msg: bytes | CompressedImage
+    ) -> RawImage | CompressedImage | None:
+        """Raw images arrive serialized: their fields, or None after counting why not."""
+        if not isinstance(msg, bytes):
+            return msg
+        try:
+            return parse_image(msg)
+        except ImageError as error:
+            self._reject(camera, error.reason, str(error))
+        return None
+
     def _decode(self, camera: Camera, msg) -> tuple[np.ndarray, str] | None:
         """The frame as an array, or None after counting and logging why it is unusable."""
         max_pixels = self._value("max_input_pixels")
@@ -380,7 +388,10 @@ class SegmentNode(LifecycleNode):
     def _process(self, batch: list) -> None:
         max_age = self._value("max_input_age_ms")
         frames = []
-        for camera, msg, received in batch:
+        for camera, received_msg, received in batch:
+            msg = self._parse(camera, received_msg)
+            if msg is None:
+                continue
             age = self._input_age_ms(msg)
             camera.last_input_age_ms = float("nan") if age is None else age
             if max_age > 0 and age is not None and age > max_age:
@@ -433,9 +444,9 @@ class SegmentNode(LifecycleNode):
             if confidence is not None:
                 confidence = cv2.resize(confidence, size, interpolation=cv2.INTER_NEAREST)
         if self._wants(camera, "labels"):
-            self._send(camera, "labels", array_to_image(ids, "mono8", header))
+            self._send(camera, "labels", serialize_image(ids, "mono8", header))
         if self._wants(camera, "confidence") and confidence is not None:
-            self._send(camera, "confidence", array_to_image(confidence, "mono8", header))
+            self._send(camera, "confidence", serialize_image(confidence, "mono8", header))
         self._publish_views(camera, header, ids, frame.image, frame.order, size)
         self._publish_drivable(camera, header, ids, confidence)
         if self._wants(camera, "camera_info") and camera.camera_info is not None:
@@ -480,14 +491,14 @@ class SegmentNode(LifecycleNode):
 
         colored = colorize(ids, self._segmenter.manifest.palette)
         if want_color:
-            self._send(camera, "labels_color", array_to_image(colored, "rgb8", header))
+            self._send(camera, "labels_color", serialize_image(colored, "rgb8", header))
         if want_overlay:
             rgb = to_rgb(image, order)
             if (rgb.shape[1], rgb.shape[0]) != size:
                 rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
             alpha = self._value("overlay_alpha")
             blended = cv2.addWeighted(rgb, 1.0 - alpha, colored, alpha, 0.0)
-            self._send(camera, "overlay", array_to_image(blended, "rgb8", header))
+            self._send(camera, "overlay", serialize_image(blended, "rgb8", header))
 
     def _drivable_config(self):
         from bisenet_ros.inference.drivable import DrivableConfig
@@ -511,7 +522,7 @@ class SegmentNode(LifecycleNode):
 
         mask = drivable_mask(ids, self._drivable_config())  # ids already thresholded
         if want_mask:
-            self._send(camera, "drivable_mask", array_to_image(mask, "mono8", header))
+            self._send(camera, "drivable_mask", serialize_image(mask, "mono8", header))
         if want_grid:
             self._send(camera, "drivable_grid", self._grid(camera.camera_info, header, mask))
 
