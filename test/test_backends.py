@@ -220,3 +220,35 @@ def test_softmax_free_confidence_equals_softmax_max():
     only_ids = pruned(model, ["ids"])
     assert {n.op_type for n in only_ids.graph.node} == {"ArgMax"}
     assert np.array_equal(run(only_ids)[0], ids)
+
+
+def test_grouped_convs_become_depthwise_with_the_same_logits(checkpoint, cache, frames):
+    """The int8 path's rewrite of BiSeNetV2's expansion convolutions changes no result."""
+    import onnx
+    import onnxruntime as ort
+
+    from bisenet_ros.inference.backends.graph import depthwise_grouped_convs, pruned
+    from bisenet_ros.inference.preprocess import preprocess
+
+    seg = Segmenter.from_file(checkpoint, backend="onnxruntime", cache_dir=cache)
+    (onnx_file,) = (cache / "onnx").glob("*.onnx")
+    model = pruned(onnx.load(str(onnx_file)), ["ids"])
+    rewritten = depthwise_grouped_convs(model)
+    onnx.checker.check_model(rewritten)
+
+    def expanding(m):  # grouped convs with several outputs per group
+        weights = {i.name: i.dims for i in m.graph.initializer}
+        return [
+            n for n in m.graph.node
+            if n.op_type == "Conv" and any(a.name == "group" and a.i > 1 for a in n.attribute)
+            and weights[n.input[1]][0] != next(a.i for a in n.attribute if a.name == "group")
+        ]  # fmt: skip
+
+    assert len(expanding(model)) >= 8 and expanding(rewritten) == []
+    batch, _ = preprocess(frames[:2], seg.manifest, "bgr", "stretch")
+
+    def run(m):
+        session = ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+        return session.run(None, {session.get_inputs()[0].name: batch})[0]
+
+    np.testing.assert_array_equal(run(model), run(rewritten))

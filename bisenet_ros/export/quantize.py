@@ -2,11 +2,14 @@
 
 Weights per channel (int8), activations per tensor (uint8) in QDQ format, with activation
 ranges calibrated on real frames run through the same preprocessing as inference (99.999th
-percentile by default: min-max ranges are stretched by rare outliers). The classifier's
-last upsampling and the argmax/softmax tail stay in float: quantised logits produce ties
-that argmax would break toward the lower class id. So do BiSeNetV2's stem convolutions (raw
-pixels in) and its guided aggregation (attention products of the two branches): on CamVid
-test frames this raised int8/fp32 pixel agreement from 97.0 % to 98.6 %.
+percentile by default: min-max ranges are stretched by rare outliers). Before quantising,
+grouped convolutions are rewritten as depthwise ones (``depthwise_grouped_convs``: same
+result, 25 ms less at 512x1024). The classifier is quantised but its bilinear upsampling
+and the argmax/softmax tail stay in float, so argmax compares interpolated float logits
+(argmax over quantised logits meets ties it breaks toward the lower class id).
+BiSeNetV2's stem convolutions (raw pixels in) and its guided aggregation (attention
+products of the two branches) stay in float too: on the 233 CamVid test frames this keeps
+97.9 % of pixels equal to fp32 instead of 96.6 % (10 ms more at 512x1024).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from ..inference.backends.graph import depthwise_grouped_convs
 from ..manifest import Manifest, sidecar_path
 from .onnx import read_onnx_manifest, set_manifest_metadata
 
@@ -39,7 +43,7 @@ METHODS = {
     "percentile": CalibrationMethod.Percentile,
 }
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
-TAIL_OPS = {"ArgMax", "Softmax", "ReduceMax", "Cast", "Mul", "Round"}
+TAIL_OPS = {"Resize", "ArgMax", "Softmax", "ReduceMax", "Cast", "Mul", "Round"}
 # Node-name scopes (from the exporter's module paths) kept in float; see the module docstring.
 FLOAT_SCOPES = ("/detail/S1/S1.0/", "/segment/S1S2/conv/", "/bga/")
 
@@ -99,16 +103,15 @@ def float_nodes(model: onnx.ModelProto) -> list[str]:
 
 
 def float_tail(model: onnx.ModelProto) -> list[str]:
-    """Names of the nodes from the last Resize/Conv before the argmax to the graph outputs."""
+    """Names of the nodes after the classifier: its upsampling, argmax and confidence."""
     producer = {out: node for node in model.graph.node for out in node.output}
     keep, stack = set(), [o.name for o in model.graph.output]
     while stack:
         node = producer.get(stack.pop())
-        if node is None or node.name in keep:
+        if node is None or node.name in keep or node.op_type not in TAIL_OPS:
             continue
         keep.add(node.name)
-        if node.op_type in TAIL_OPS or node.op_type == "Resize":
-            stack.extend(node.input)
+        stack.extend(node.input)
     return sorted(keep)
 
 
@@ -138,8 +141,9 @@ def quantize_onnx(
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".quantize-") as work:
-        prepared = Path(work) / "prepared.onnx"
-        quant_pre_process(str(fp32_path), str(prepared))
+        rewritten, prepared = Path(work) / "rewritten.onnx", Path(work) / "prepared.onnx"
+        onnx.save(depthwise_grouped_convs(onnx.load(str(fp32_path))), str(rewritten))
+        quant_pre_process(str(rewritten), str(prepared))
         model = onnx.load(str(prepared))
         input_name = model.graph.input[0].name
         excluded = float_nodes(model)
