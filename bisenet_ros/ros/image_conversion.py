@@ -2,9 +2,9 @@
 
 ROS 2 ``cv_bridge`` is used when it is installed; otherwise (pip-installed ROS, Jetsons
 without the vision stack) these functions do the same job. Raw images are viewed in place
-with ``np.frombuffer`` (rclpy hands over an ``array('B')``, so this is zero-copy), and
-outgoing arrays go into ``msg.data`` as ``bytes``: assigning an ndarray there is copied
-element by element by rclpy (~70 ms per 1.5 MB).
+with ``np.frombuffer`` (``data`` is rclpy's ``array('B')`` or, in the node, a view into the
+received bytes; see ``image_cdr``), and outgoing arrays go into ``msg.data`` as ``bytes``:
+assigning an ndarray there is copied element by element by rclpy (~70 ms per 1.5 MB).
 
 Every function raises ``ImageError`` with a short ``reason`` on unusable input, so the
 node can count and log rejections without ever dying on a bad frame.
