@@ -252,3 +252,25 @@ def test_grouped_convs_become_depthwise_with_the_same_logits(checkpoint, cache, 
         return session.run(None, {session.get_inputs()[0].name: batch})[0]
 
     np.testing.assert_array_equal(run(model), run(rewritten))
+
+
+def test_int8_float_islands_are_the_planned_ones(checkpoint, cache):
+    """Only the stems, the aggregation's attention and the tail after the classifier stay float."""
+    import onnx
+
+    from bisenet_ros.export.quantize import float_nodes
+
+    Segmenter.from_file(checkpoint, backend="onnxruntime", cache_dir=cache)
+    (onnx_file,) = (cache / "onnx").glob("*.onnx")
+    model = onnx.load(str(onnx_file))
+    kind = {n.name: n.op_type for n in model.graph.node}
+    floating = set(float_nodes(model))
+    float_convs = {name for name in floating if kind[name] == "Conv"}
+    stems = ("/detail/S1/S1.0/", "/segment/S1S2/conv/")
+    assert len(float_convs) == 2
+    assert float_convs == {n for n in kind if kind[n] == "Conv" and any(s in n for s in stems)}
+    assert {"ArgMax", "Resize", "Sigmoid", "Mul"} <= {kind[n] for n in floating}
+    classifier = [n for n in kind if kind[n] == "Conv" and "/head/conv_out/" in n]
+    aggregation_convs = [n for n in kind if kind[n] == "Conv" and "/bga/" in n]
+    assert classifier and not floating & set(classifier)
+    assert len(aggregation_convs) >= 5 and not floating & set(aggregation_convs)
