@@ -10,6 +10,7 @@ the network never see each other's topics. Processes the tests start inherit it.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import os
 from pathlib import Path
@@ -133,9 +134,9 @@ def ros_env() -> None:
         pytest.skip(missing)
 
 
-@pytest.fixture
-def ros_context(ros_env):
-    """An initialised rclpy context of its own (test domain), shut down after the test."""
+@contextlib.contextmanager
+def running_context():
+    """An initialised rclpy context of its own (test domain), shut down on leaving."""
     import rclpy
     from rclpy.context import Context
 
@@ -145,3 +146,25 @@ def ros_context(ros_env):
         yield context
     finally:
         rclpy.try_shutdown(context=context)
+
+
+@contextlib.contextmanager
+def probe_node(name: str = "probe"):
+    """A harness ``Probe`` on a context of its own, with the shipped Fast DDS profile."""
+    from bisenet_ros.ros.harness import Probe
+    from bisenet_ros.ros.transport import apply_default_profile
+
+    apply_default_profile()
+    with running_context() as context:
+        probe = Probe(name, context=context)
+        try:
+            yield probe
+        finally:
+            probe.close()
+
+
+@pytest.fixture
+def ros_context(ros_env):
+    """An initialised rclpy context of its own (test domain), shut down after the test."""
+    with running_context() as context:
+        yield context

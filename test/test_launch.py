@@ -134,20 +134,10 @@ def test_rviz_config_shows_node_outputs():
 
 @pytest.fixture(scope="module")
 def probe(ros_env):
-    import rclpy
-    from conftest import TEST_DOMAIN_ID
-    from rclpy.context import Context
+    from conftest import probe_node
 
-    from bisenet_ros.ros.harness import Probe
-    from bisenet_ros.ros.transport import apply_default_profile
-
-    apply_default_profile()
-    context = Context()
-    rclpy.init(context=context, domain_id=TEST_DOMAIN_ID)
-    probe = Probe("launch_probe", context=context)
-    yield probe
-    probe.close()
-    rclpy.try_shutdown(context=context)
+    with probe_node("launch_probe") as probe:
+        yield probe
 
 
 def segmentation_answers(probe, command: list[str], image_topic: str, frame, workdir) -> str:

@@ -58,31 +58,21 @@ def node(ros_env, model_file, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def probe(node):
-    import rclpy
     from bisenet_ros.msg import SegmentationInfo
-    from conftest import TEST_DOMAIN_ID
-    from rclpy.context import Context
+    from conftest import probe_node
     from sensor_msgs.msg import CameraInfo
 
-    from bisenet_ros.ros.harness import Probe
-    from bisenet_ros.ros.transport import apply_default_profile
-
-    apply_default_profile()
-    context = Context()
-    rclpy.init(context=context, domain_id=TEST_DOMAIN_ID)
-    probe = Probe(context=context)
-    probe.record("/segmentation")
-    for view in ("labels_color", "overlay", "confidence", "drivable_mask"):
-        probe.record(f"{NODE}/{view}")
-    probe.record(f"{NODE}/info", SegmentationInfo)
-    probe.record(f"{NODE}/camera_info", CameraInfo)
-    probe.image = probe.camera("/image")
-    probe.info = probe.camera("/camera_info", CameraInfo)
-    assert probe.wait_for_subscribers(probe.image, timeout=60), node.log()[-3000:]
-    assert probe.wait_for_publishers("/segmentation", timeout=30), node.log()[-3000:]
-    yield probe
-    probe.close()
-    rclpy.try_shutdown(context=context)
+    with probe_node() as probe:
+        probe.record("/segmentation")
+        for view in ("labels_color", "overlay", "confidence", "drivable_mask"):
+            probe.record(f"{NODE}/{view}")
+        probe.record(f"{NODE}/info", SegmentationInfo)
+        probe.record(f"{NODE}/camera_info", CameraInfo)
+        probe.image = probe.camera("/image")
+        probe.info = probe.camera("/camera_info", CameraInfo)
+        assert probe.wait_for_subscribers(probe.image, timeout=60), node.log()[-3000:]
+        assert probe.wait_for_publishers("/segmentation", timeout=30), node.log()[-3000:]
+        yield probe
 
 
 def send(probe, msg, topic: str = "/segmentation", timeout: float = 20.0):

@@ -38,33 +38,24 @@ def node(ros_env, model_file, tmp_path_factory):  # noqa: F811
 
 @pytest.fixture(scope="module")
 def probe(node):
-    import rclpy
     from bisenet_ros.msg import SegmentationInfo
-    from conftest import TEST_DOMAIN_ID
-    from rclpy.context import Context
+    from conftest import probe_node
     from sensor_msgs.msg import CompressedImage
 
-    from bisenet_ros.ros.harness import Probe
     from bisenet_ros.ros.params import reliability_qos
-    from bisenet_ros.ros.transport import apply_default_profile
 
-    apply_default_profile()
-    context = Context()
-    rclpy.init(context=context, domain_id=TEST_DOMAIN_ID)
-    probe = Probe("multicam_probe", context=context)
-    probe.cameras = {}
-    for camera in CAMERAS:
-        probe.record(f"{NODE}/{camera}/labels")
-        probe.record(f"{NODE}/{camera}/info", SegmentationInfo)
-        probe.cameras[camera] = probe.camera(
-            f"/{camera}/image/compressed", CompressedImage, reliability_qos("reliable", 1)
-        )
-    for camera, publisher in probe.cameras.items():
-        assert probe.wait_for_subscribers(publisher, timeout=60), node.log()[-3000:]
-        assert probe.wait_for_publishers(f"{NODE}/{camera}/labels", timeout=30)
-    yield probe
-    probe.close()
-    rclpy.try_shutdown(context=context)
+    with probe_node("multicam_probe") as probe:
+        probe.cameras = {}
+        for camera in CAMERAS:
+            probe.record(f"{NODE}/{camera}/labels")
+            probe.record(f"{NODE}/{camera}/info", SegmentationInfo)
+            probe.cameras[camera] = probe.camera(
+                f"/{camera}/image/compressed", CompressedImage, reliability_qos("reliable", 1)
+            )
+        for camera, publisher in probe.cameras.items():
+            assert probe.wait_for_subscribers(publisher, timeout=60), node.log()[-3000:]
+            assert probe.wait_for_publishers(f"{NODE}/{camera}/labels", timeout=30)
+        yield probe
 
 
 def jpeg(rgb: np.ndarray) -> bytes:
