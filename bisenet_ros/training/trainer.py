@@ -142,7 +142,8 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     torch.manual_seed(seed)
     if deterministic:
         torch.use_deterministic_algorithms(True, warn_only=True)
-        torch.backends.cudnn.benchmark = False
+    # fixed crop sizes: cuDNN may time its algorithms once and keep the fastest
+    torch.backends.cudnn.benchmark = not deterministic
 
 
 class Trainer:
