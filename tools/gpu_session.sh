@@ -41,10 +41,10 @@ timeout 150 $py -m bisenet_ros.cli bench bisenet_ros/weights/bisenetv2_camvid.pt
   --json "$OUT/gpu_bench.json" 2>&1 | grep -v Warning
 
 echo "== training throughput"
-timeout 150 $py benchmarks/train_throughput.py --config $CONFIG --workers 2 8 14 \
-  --steps 40 --warmup 10 --loader-batches 40 --json "$OUT/train_throughput.json" \
+timeout 240 $py benchmarks/train_throughput.py --config $CONFIG --workers 2 8 14 \
+  --steps 30 --warmup 10 --loader-batches 30 --json "$OUT/train_throughput.json" \
   "${DATA_ARGS[@]}"
-rate=$($py -c "import json; print(json.load(open('$OUT/train_throughput.json'))['combined_img_s'])" 2>/dev/null || echo 160)
+rate=$($py -c "import json; print(json.load(open('$OUT/train_throughput.json'))['combined_img_s'])" 2>/dev/null || echo 240)   # the rate of the last full run (docs/training.md)
 left=$((TOTAL_S - SECONDS - 20))   # 20 s kept for saving the weights below
 # start-up and checkpoint saves take about 40 s; 8 % margin on the measured rate
 iters=$($py -c "print(max(500, int(($left - 40) * $rate / 16 * 0.92)))")
