@@ -22,7 +22,19 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Sourced before anything that needs ROS (env.bash says what it sets).
 ROSENV := source env.bash
 
-.PHONY: all setup test demo lint clean sysdeps FORCE
+# The ROS 2 command-line and launch tools (`ros2 launch`, `ros2 param`, ...) have no wheels;
+# ../shared/ros2_tools holds their sources (a test fixture, never copied into the repository).
+# A real ROS 2 install has them already and needs none of this.
+ROS2_TOOLS ?= ../shared/ros2_tools
+ROS2_TOOLS_DONE := $(VENV)/.ros2-tools
+ROS2_TOOLS_PACKAGES := rosidl_runtime_py launch/launch launch/launch_xml launch/launch_yaml \
+	ros2cli/ros2cli ros2cli/ros2pkg ros2cli/ros2run ros2cli/ros2node ros2cli/ros2service \
+	ros2cli/ros2topic ros2cli/ros2param ros2cli/ros2lifecycle ros2cli/ros2interface \
+	launch_ros/launch_ros launch_ros/ros2launch
+# Tests that need `ros2` run when the tools are there (or on a real ROS 2 install).
+TEST_NEEDS := $(BUILT) $(if $(wildcard $(ROS2_TOOLS)/ros2cli),$(ROS2_TOOLS_DONE))
+
+.PHONY: all setup test demo lint clean sysdeps ros2-tools FORCE
 all: setup
 setup: $(BUILT)
 
@@ -51,7 +63,7 @@ $(FILELIST): FORCE
 		| LC_ALL=C sort > $@.new
 	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
-$(BUILT): $(INSTALLED) $(FILELIST) CMakeLists.txt package.xml $(wildcard msg/*.msg)
+$(BUILT): $(INSTALLED) $(FILELIST) CMakeLists.txt $(wildcard cmake/*.cmake) package.xml $(wildcard msg/*.msg)
 	@mkdir -p log
 	@# links left behind by files that were removed or renamed
 	@if [ -d install/bisenet_ros ]; then find install/bisenet_ros -xtype l -delete; fi
@@ -61,8 +73,26 @@ $(BUILT): $(INSTALLED) $(FILELIST) CMakeLists.txt package.xml $(wildcard msg/*.m
 		|| { cat log/colcon.txt; exit 1; }
 	touch $@
 
+ros2-tools: $(ROS2_TOOLS_DONE)
+
+# pip writes build/ and *.egg-info into a source folder, and the fixture is read-only: copy first.
+# composition_interfaces (imported by launch_ros) is a message package: built with colcon into
+# the same install/ as ours, with the wheels' include-dir fix (cmake/).
+$(ROS2_TOOLS_DONE): $(BUILT) requirements-ros2-tools.txt
+	@test -d $(ROS2_TOOLS)/ros2cli || { echo "error: no ROS 2 tool sources at $(ROS2_TOOLS) (set ROS2_TOOLS=...)"; exit 1; }
+	rm -rf build/ros2_tools && mkdir -p build/ros2_tools && cp -r $(ROS2_TOOLS)/. build/ros2_tools/ && chmod -R u+w build/ros2_tools
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements-ros2-tools.txt
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
+		$(addprefix build/ros2_tools/,$(ROS2_TOOLS_PACKAGES))
+	source $(VENV)/bin/activate && AMENT_PREFIX_PATH=$$VIRTUAL_ENV CMAKE_PREFIX_PATH=$$VIRTUAL_ENV \
+		colcon --log-base log build --base-paths build/ros2_tools/rcl_interfaces \
+		--event-handlers console_cohesion- --cmake-args -DPython3_EXECUTABLE=$$VIRTUAL_ENV/bin/python \
+		-DBUILD_TESTING=OFF -DCMAKE_PROJECT_INCLUDE=$(CURDIR)/cmake/defer_wheel_include_fix.cmake \
+		> log/colcon-ros2-tools.txt 2>&1 || { cat log/colcon-ros2-tools.txt; exit 1; }
+	touch $@
+
 # `pytest`, not `python -m pytest`: the latter puts the source tree (no msg/) first on sys.path.
-test: $(BUILT)
+test: $(TEST_NEEDS)
 	$(ROSENV) && export BISENET_REQUIRE_ROS=1 && pytest $(PYTEST_ARGS)
 
 demo: $(BUILT)

@@ -1,138 +1,48 @@
-"""The launch file's wiring, checked without `launch` (not installable here), and the same
-node started from the same YAML by `bisenet node` and `segment_node --ros-args`.
+"""The real `ros2 launch bisenet_ros segment.launch.py` and the real `ros2` CLI,, run as users do.
 
-The launch file is parsed with ``ast``: every executable it starts must exist, every file it
-names must be shipped, every parameter it sets must be declared by the node, every argument
-it uses must be declared. What this cannot show: that `ros2 launch` runs it (no `launch`).
+Each test starts `ros2 launch` in a process group of its own, checks with rclpy that real
+CamVid frames published on the expected input topics come back as labels on the expected
+output topics with the input header, then sends SIGINT to the launch process alone while
+frames still flow: everything must exit within 10 s with code 0, print no ERROR or
+traceback, and leave no process behind. The `ros2` tools come from a ROS 2 install or from
+`make ros2-tools` (sources in ../shared/ros2_tools); without them these tests skip.
 """
 
 from __future__ import annotations
 
-import ast
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
-import yaml
 
 pytest.importorskip("rclpy")
 
-from test_node import frames  # noqa: E402,F401  (module fixtures)
-
-from bisenet_ros.ros import params as P  # noqa: E402
-from bisenet_ros.ros.segment_node import TOGGLE, VIEWS  # noqa: E402
-
-REPO = Path(__file__).resolve().parents[1]
-LAUNCH = REPO / "launch" / "segment.launch.py"
-REQUIRED_ARGUMENTS = {
-    "cameras", "image_topic", "input_transport", "params_file", "model_path", "backend",
-    "precision", "rviz", "use_sim_time", "log_level",
-}  # fmt: skip
-OUTPUTS = {*VIEWS, "drivable_grid", "camera_info", "info"}
+ROS2 = shutil.which("ros2")
+pytestmark = pytest.mark.skipif(
+    ROS2 is None,
+    reason="no `ros2` command: run `make ros2-tools` (needs ../shared/ros2_tools) "
+    "or source a ROS 2 installation",
+)
+SIZE = (240, 320)  # (height, width) of the frames sent
+SHUTDOWN_S = 10.0
 
 
 @pytest.fixture(scope="module")
-def tree() -> ast.Module:
-    return ast.parse(LAUNCH.read_text(), filename=str(LAUNCH))
+def frame(camvid_dir) -> np.ndarray:
+    """One real CamVid test frame, RGB, resized to SIZE."""
+    path = sorted((camvid_dir / "test" / "images").glob("*.jpg"))[0]
+    return cv2.resize(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), SIZE[::-1])
 
 
-def calls(tree: ast.Module, name: str) -> list[ast.Call]:
-    """Calls of ``name`` or ``something.name``."""
-    found = [n for n in ast.walk(tree) if isinstance(n, ast.Call)]
-    return [n for n in found if name in (getattr(n.func, "id", ""), getattr(n.func, "attr", ""))]
-
-
-def keyword(call: ast.Call, name: str) -> ast.expr | None:
-    return next((k.value for k in call.keywords if k.arg == name), None)
-
-
-def arguments(tree: ast.Module) -> dict[str, str]:
-    """name -> default of the ARGUMENTS table the launch file declares."""
-    for node in tree.body:
-        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", "") == "ARGUMENTS":
-            return {row.elts[0].value: row.elts[1] for row in node.value.elts}
-    raise AssertionError("no ARGUMENTS table in the launch file")
-
-
-def test_it_is_a_launch_file(tree):
-    functions = [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
-    assert "generate_launch_description" in functions
-    assert calls(tree, "LaunchDescription") and calls(tree, "DeclareLaunchArgument")
-
-
-def test_executables_exist(tree):
-    nodes = {
-        (keyword(c, "package").value, keyword(c, "executable").value) for c in calls(tree, "Node")
-    }
-    assert nodes == {("bisenet_ros", "segment_node"), ("rviz2", "rviz2")}
-    # segment_node: the colcon launcher (CMakeLists.txt) and the pip console script (setup.py)
-    assert "launchers/segment_node" in (REPO / "CMakeLists.txt").read_text()
-    assert "bisenet_ros.ros.segment_node:main" in (REPO / "setup.py").read_text()
-    from bisenet_ros.ros.segment_node import main
-
-    assert callable(main)
-
-
-def test_files_it_names_are_shipped(tree):
-    named = [
-        n.args[-1].value for n in calls(tree, "join")
-        if len(n.args) == 3 and getattr(n.args[0], "id", "") == "SHARE"
-    ]  # fmt: skip
-    assert set(named) == {"segment.yaml", "fastdds_profile.xml", "segment.rviz"}
-    for name in named:
-        assert (REPO / "config" / name).is_file(), name
-    assert "install(DIRECTORY launch config" in (REPO / "CMakeLists.txt").read_text()
-
-
-def test_arguments_declared_and_used(tree):
-    declared = arguments(tree)
-    assert REQUIRED_ARGUMENTS <= set(declared)
-    used = {
-        n.slice.value for n in ast.walk(tree)
-        if isinstance(n, ast.Subscript) and getattr(n.value, "id", "") == "config"
-    }  # fmt: skip
-    assert used == set(declared), (
-        f"unused: {set(declared) - used}, undeclared: {used - set(declared)}"
-    )
-    for name in ("backend", "precision", "input_transport"):
-        assert declared[name].value in P.CHOICES[name]
-
-
-def test_parameters_it_sets_are_declared_by_the_node(tree):
-    (node,) = [c for c in calls(tree, "Node") if keyword(c, "executable").value == "segment_node"]
-    overrides = next(e for e in keyword(node, "parameters").elts if isinstance(e, ast.Dict))
-    names = {k.value for k in overrides.keys}
-    assert names - {"use_sim_time"} <= set(P.SPECS), names - set(P.SPECS)
-    (remap,) = keyword(node, "remappings").elts
-    assert remap.elts[0].value == "~/labels" and "labels" in OUTPUTS
-
-
-def test_yaml_documents_every_parameter_with_its_default():
-    data = yaml.safe_load((REPO / "config" / "segment.yaml").read_text())
-    values = data["/**"]["ros__parameters"]
-    assert set(values) == set(P.SPECS)
-    for name, spec in P.SPECS.items():
-        assert values[name] == spec.default, name
-        assert type(values[name]) is type(spec.default), name
-    assert set(TOGGLE.values()) <= P.DYNAMIC
-
-
-def test_rviz_config_shows_node_outputs():
-    config = yaml.safe_load((REPO / "config" / "segment.rviz").read_text())
-    displays = config["Visualization Manager"]["Displays"]
-    topics = {d["Topic"]["Value"] for d in displays}
-    assert {
-        "/segment_node/overlay",
-        "/segment_node/labels_color",
-        "/segment_node/drivable_mask",
-    } <= topics
-    assert all(t.rsplit("/", 1)[-1] in OUTPUTS for t in topics)
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def probe(ros_env):
     from conftest import probe_node
 
@@ -140,87 +50,276 @@ def probe(ros_env):
         yield probe
 
 
-def segmentation_answers(probe, command: list[str], image_topic: str, frame, workdir) -> str:
-    """Start ``command``, publish ``frame`` on ``image_topic``, wait for /segmentation."""
-    log = workdir / "node.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+def _default_sigint() -> None:
+    # a child of a non-interactive shell inherits SIGINT ignored: Ctrl-C must reach launch
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+class Launch:
+    """`ros2 launch bisenet_ros segment.launch.py ARGS` in a process group of its own."""
+
+    def __init__(self, args: list[str], workdir: Path) -> None:
+        self.log_file = workdir / "launch.log"
+        with open(self.log_file, "w") as log:
+            self.process = subprocess.Popen(
+                [ROS2, "launch", "bisenet_ros", "segment.launch.py", *args],
+                stdout=log, stderr=subprocess.STDOUT, cwd=workdir,
+                start_new_session=True, preexec_fn=_default_sigint,
+            )  # fmt: skip
+
+    def log(self) -> str:
+        return self.log_file.read_text()
+
+    def pids(self) -> list[int]:
+        """Every process the launch started, from its own log."""
+        return [int(p) for p in re.findall(r"process started with pid \[(\d+)\]", self.log())]
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def stop(self, sig: int = signal.SIGINT, while_waiting=lambda: None) -> int | None:
+        """Signal the launch process alone; returns its exit code, None if it hung."""
+        self.process.send_signal(sig)
+        end = time.monotonic() + SHUTDOWN_S
+        while time.monotonic() < end and self.process.poll() is None:
+            while_waiting()
+            time.sleep(0.03)
+        return self.process.poll()
+
+    def kill(self) -> None:
+        """Clean-up after a failed test: nothing of this launch survives the test."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        for pid in self.pids():
+            _kill(pid)
+        self.process.wait()
+
+
+def _alive(pid: int) -> bool:
     try:
-        probe.record("/segmentation")
-        camera = probe.camera(image_topic)
-        assert probe.wait_for_subscribers(camera, timeout=60), log.read_text()[-3000:]
-        assert probe.wait_for_publishers("/segmentation", timeout=30), log.read_text()[-3000:]
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, IndexError):
+        return False
+    return state != "Z"
+
+
+def _left_running(pids: list[int], timeout: float = SHUTDOWN_S) -> list[int]:
+    """The processes among ``pids`` still alive after up to ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while [p for p in pids if _alive(p)] and time.monotonic() < end:
+        time.sleep(0.1)
+    return [p for p in pids if _alive(p)]
+
+
+def _kill(pid: int) -> None:
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+@pytest.fixture
+def launch(tmp_path):
+    """Factory: start a launch; whatever happens, nothing it started outlives the test."""
+    started: list[Launch] = []
+
+    def start(*args: str) -> Launch:
+        started.append(Launch(list(args), tmp_path))
+        return started[-1]
+
+    yield start
+    for item in started:
+        item.kill()
+
+
+def answered(probe, launch: Launch, inputs: dict[str, str], frame: np.ndarray) -> None:
+    """Publish ``frame`` on each input topic until its labels topic answers with its header."""
+    cameras = {}
+    for image_topic, labels_topic in inputs.items():
+        probe.record(labels_topic)
+        cameras[image_topic] = probe.camera(image_topic)
+    for image_topic, labels_topic in inputs.items():
+        camera = cameras[image_topic]
+        assert probe.wait_for_subscribers(camera, timeout=60), launch.log()[-3000:]
+        assert probe.wait_for_publishers(labels_topic, timeout=30), launch.log()[-3000:]
         for _ in range(20):
-            msg = probe.frame(frame, "rgb8", "yaml")
+            msg = probe.frame(frame, "rgb8", f"frame_of_{image_topic}")
             camera.publish(msg)
-            if probe.wait_for("/segmentation", msg.header.stamp, timeout=1.0):
+            labels = probe.wait_for(labels_topic, msg.header.stamp, timeout=1.0)
+            if labels is not None:
                 break
         else:
-            raise AssertionError(f"no labels on /segmentation:\n{log.read_text()[-3000:]}")
-        probe.node.destroy_publisher(camera)
-    finally:
-        process.send_signal(2)
-        code = process.wait(30)
-    assert code == 0, log.read_text()[-3000:]
-    return log.read_text()
+            raise AssertionError(f"no labels on {labels_topic}:\n{launch.log()[-3000:]}")
+        assert labels.header.frame_id == msg.header.frame_id
+        assert labels.encoding == "mono8" and (labels.height, labels.width) == SIZE
 
 
-def test_bisenet_node_and_segment_node_start_from_the_launch_yaml(
-    probe,
-    model_file,
-    frames,  # noqa: F811
-    tmp_path,
+def stopped_cleanly(probe, launch: Launch, image_topic: str, frame: np.ndarray) -> str:
+    """SIGINT to the launch while frames flow: code 0 within 10 s, no ERROR, nothing left."""
+    camera = probe.camera(image_topic)
+    pids = launch.pids()
+    assert pids, launch.log()[-3000:]
+    code = launch.stop(while_waiting=lambda: camera.publish(probe.frame(frame)))
+    log = launch.log()
+    assert code == 0, f"launch exited with {code}:\n{log[-3000:]}"
+    assert "ERROR" not in log and "Traceback" not in log, log[-3000:]
+    assert not _left_running(pids, timeout=0.0), f"left running: {pids}\n{log[-3000:]}"
+    return log
+
+
+@pytest.mark.parametrize(
+    "args, inputs",
+    [
+        ([], {"/image": "/segmentation"}),
+        (["image_topic:=image_raw"], {"/image_raw": "/segmentation"}),
+        (["namespace:=/robot1"], {"/robot1/image": "/segmentation"}),
+        (
+            ["cameras:=['/front', '/rear']"],
+            {"/front/image": "/segmentation/front", "/rear/image": "/segmentation/rear"},
+        ),
+        # the launch file's own docstring example: one named camera still obeys labels_topic
+        (["cameras:=['/camera']", "labels_topic:=/planner/labels"],
+         {"/camera/image": "/planner/labels"}),
+    ],
+    ids=["defaults", "image_topic", "namespace", "two_cameras", "named_camera_labels_topic"],
+)  # fmt: skip
+def test_launch_segments_on_the_expected_topics(probe, launch, frame, args, inputs):
+    started = launch(*args)
+    answered(probe, started, inputs, frame)
+    stopped_cleanly(probe, started, next(iter(inputs)), frame)
+
+
+def test_launch_runs_a_graph_exported_without_confidence(
+    probe, launch, frame, model_file, tmp_path
 ):
-    yaml_file = str(REPO / "config" / "segment.yaml")
-    bisenet = [
-        sys.executable, "-m", "bisenet_ros.cli", "node", "--params-file", yaml_file,
-        "--model", str(model_file), "--backend", "torch", "--",
-        "-r", "image:=/yaml_cam/image", "-p", "warmup_iterations:=0",
-    ]  # fmt: skip
-    log = segmentation_answers(probe, bisenet, "/yaml_cam/image", frames[0], tmp_path)
-    assert str(model_file) in log and "weights:" in log
-
-    entry = shutil.which("segment_node", path=os.path.dirname(sys.executable))
-    if entry is None:
-        pytest.skip("no segment_node console script beside this interpreter")
-    ros = [
-        entry, "--ros-args", "--params-file", yaml_file, "-p", f"model_path:={model_file}",
-        "-p", "backend:=torch", "-p", "warmup_iterations:=0",
-        "-r", "image:=/yaml_cam2/image", "-r", "~/labels:=/segmentation",
-    ]  # fmt: skip
-    segmentation_answers(probe, ros, "/yaml_cam2/image", frames[0], tmp_path)
+    """The README's first export line (no --confidence) on onnxruntime, with debug logs."""
+    onnx = tmp_path / "exported.onnx"
+    export = [sys.executable, "-m", "bisenet_ros.cli", "export", "onnx", str(model_file),
+              "-o", str(onnx)]  # fmt: skip
+    subprocess.run(export, check=True, capture_output=True, timeout=300)
+    started = launch(f"model_path:={onnx}", "backend:=onnxruntime", "log_level:=debug")
+    probe.record("/segment_node/confidence")  # somebody wants what the graph cannot give
+    answered(probe, started, {"/image": "/segmentation"}, frame)
+    log = stopped_cleanly(probe, started, "/image", frame)
+    assert f"weights: {onnx}" in log and "backend onnxruntime" in log
+    assert log.count("has no confidence output") == 1, log[-3000:]
+    assert "[DEBUG]" in log  # log_level reached the node
+    assert not probe.received["/segment_node/confidence"]
 
 
-def test_missing_model_fails_fast_with_the_path(ros_env, tmp_path):
-    missing = tmp_path / "no_such_model.pt"
-    run = subprocess.run(
-        [sys.executable, "-m", "bisenet_ros.ros.segment_node", "--ros-args",
-         "-p", f"model_path:={missing}", "-r", "__node:=missing_model_node"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+@pytest.mark.parametrize(
+    "arg, says",
+    [
+        ("rviz:=true", "rviz2 package is not installed"),
+        ("rviz:=maybe", "rviz:='maybe' is not a boolean"),
+    ],
+)
+def test_bad_rviz_argument_starts_nothing(ros_env, launch, arg, says):
+    try:
+        from ament_index_python.packages import get_package_prefix
+
+        get_package_prefix("rviz2")
+        if arg == "rviz:=true":
+            pytest.skip("rviz2 is installed here: rviz:=true is valid")
+    except LookupError:
+        pass
+    started = launch(arg)
+    code = started.wait(60)
+    log = started.log()
+    assert code not in (0, None), log[-3000:]
+    assert says in log and "Traceback" not in log
+    assert started.pids() == [], log  # the node was never started, so it cannot be orphaned
+
+
+def test_sigterm_to_the_launch_stops_everything(probe, launch, frame):
+    started = launch()
+    answered(probe, started, {"/image": "/segmentation"}, frame)
+    pids = started.pids()
+    code = started.stop(signal.SIGTERM)
+    assert code is not None, started.log()[-3000:]
+    # launch exits at once and leaves its processes to themselves; the node follows it
+    assert not _left_running(pids), started.log()[-3000:]
+
+
+# --- the ros2 CLI against a launched node --------------------------------------------------
+
+
+def ros2_node_verb(*args: str) -> subprocess.CompletedProcess:
+    """A `ros2` verb that finds a node: no daemon (it would outlive the tests), and time to
+    discover the node (the default 0.5 s is not enough on a busy 2-core machine)."""
+    return ros2(*args[:2], "--no-daemon", "--spin-time", "2", *args[2:])
+
+
+def ros2(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [ROS2, *args], capture_output=True, text=True, timeout=timeout,
+        preexec_fn=_default_sigint,
     )  # fmt: skip
-    assert run.returncode == 1
-    assert f"model_path {missing} does not exist" in run.stderr + run.stdout
 
 
-def test_fastdds_profile_applied_only_when_the_user_has_none(tmp_path, monkeypatch):
-    import xml.etree.ElementTree as ET
+def test_ros2_param_lifecycle_and_topic_hz(probe, launch, frame, model_file):
+    started = launch(f"model_path:={model_file}", "backend:=torch")
+    answered(probe, started, {"/image": "/segmentation"}, frame)
+    camera = probe.camera("/image")
 
-    from bisenet_ros.ros.transport import apply_default_profile, profile_path
+    def labels_after(settle: float = 0.0) -> np.ndarray:
+        from bisenet_ros.ros.harness import image_of
 
-    ns = {"f": "http://www.eprosima.com"}
-    root = ET.parse(profile_path()).getroot()
-    (shm,) = [d for d in root.iterfind(".//f:transport_descriptor", ns)
-              if d.findtext("f:type", namespaces=ns) == "SHM"]  # fmt: skip
-    assert int(shm.findtext("f:segment_size", namespaces=ns)) == 32 * 1024 * 1024
-    assert root.find(".//f:participant", ns).get("is_default_profile") == "true"
+        time.sleep(settle)
+        for _ in range(20):
+            msg = probe.frame(frame)
+            camera.publish(msg)
+            labels = probe.wait_for("/segmentation", msg.header.stamp, timeout=1.0)
+            if labels is not None:
+                return image_of(labels)
+        raise AssertionError(started.log()[-3000:])
 
-    monkeypatch.chdir(tmp_path)
-    env = {}
-    assert "32 MiB" in apply_default_profile(env)
-    assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(profile_path())
-    for name in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS"):
-        env = {name: "mine"}
-        assert "user's" in apply_default_profile(env) and env == {name: "mine"}
-    env = {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}
-    apply_default_profile(env)
-    assert "FASTDDS_DEFAULT_PROFILES_FILE" not in env
+    # a dynamic parameter takes effect on the next frame: a threshold no pixel reaches
+    assert (labels_after() != 255).any()
+    run = ros2_node_verb(
+        "param", "set", "/segment_node", "confidence_threshold", "1.0", "--timeout", "10"
+    )
+    assert "Set parameter successful" in run.stdout, run.stdout + run.stderr
+    assert (labels_after() == 255).mean() > 0.99
+    # a static one is refused with the reason
+    run = ros2_node_verb(
+        "param", "set", "/segment_node", "backend", "onnxruntime", "--timeout", "10"
+    )
+    refusal = run.stdout + run.stderr
+    assert "Setting parameter failed" in refusal and "read at configure" in refusal, refusal
+
+    # lifecycle round trip through the CLI, checked over the node's own services
+    for transition, state in [("deactivate", "inactive"), ("cleanup", "unconfigured"),
+                              ("configure", "inactive"), ("activate", "active")]:  # fmt: skip
+        run = ros2_node_verb("lifecycle", "set", "/segment_node", transition)
+        assert "Transitioning successful" in run.stdout, run.stdout + run.stderr
+        assert probe.get_state("/segment_node") == state
+    labels_after()  # active again, answering
+
+    # `ros2 topic hz` sees the rate the camera drives (10 Hz)
+    hz = subprocess.Popen(
+        [ROS2, "topic", "hz", "/segmentation", "--window", "20"], stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, preexec_fn=_default_sigint,
+    )  # fmt: skip
+    end = time.monotonic() + 8.0
+    while time.monotonic() < end:
+        camera.publish(probe.frame(frame))
+        probe.spin_until(lambda: False, 0.1)
+    hz.send_signal(signal.SIGINT)
+    output = hz.communicate(timeout=20)[0]
+    rates = [float(r) for r in re.findall(r"average rate: ([0-9.]+)", output)]
+    assert rates and 6.0 < rates[-1] < 12.0, output
+    stopped_cleanly(probe, started, "/image", frame)
+
+
+def test_ros2_interface_show_lists_the_message_fields(ros_env):
+    run = ros2("interface", "show", "bisenet_ros/msg/SegmentationInfo")
+    assert run.returncode == 0, run.stderr
+    msg = (Path(__file__).resolve().parents[1] / "msg" / "SegmentationInfo.msg").read_text()
+    fields = [line.split()[1] for line in msg.splitlines() if line and not line.startswith("#")]
+    assert fields and all(re.search(rf"\b{f}\b", run.stdout) for f in fields), run.stdout

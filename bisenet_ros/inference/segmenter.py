@@ -44,6 +44,11 @@ class Segmenter:
     def precision(self) -> str:
         return self._backend.precision
 
+    @property
+    def has_confidence(self) -> bool:
+        """Whether the model can give confidence (graphs exported without it cannot)."""
+        return self._backend.has_confidence
+
     @classmethod
     def from_file(
         cls,

@@ -11,6 +11,9 @@ worker took them, or older than ``max_input_age_ms``, are dropped and counted.
 
 from __future__ import annotations
 
+import ctypes
+import os
+import signal
 import sys
 import threading
 import time
@@ -28,6 +31,7 @@ from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
+from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from bisenet_ros.msg import SegmentationInfo
@@ -57,6 +61,7 @@ class Camera:
     namespace: str  # as configured: relative to the node's namespace, or absolute
     image_topic: str  # leaf under the namespace, with /compressed for compressed input
     compressed: bool = False
+    output_group: str = ""  # outputs under ~/<output_group>/; '' when the node has one camera
     publishers: dict = field(default_factory=dict)
     subscriptions: list = field(default_factory=list)
     pending: tuple | None = None  # (msg, monotonic receive time)
@@ -87,9 +92,9 @@ class Camera:
         """An input topic in the camera's namespace."""
         return f"{self.namespace.rstrip('/')}/{leaf}" if self.namespace else leaf
 
-    def prefix(self, leaf: str) -> str:
-        """An output name under the node: ~/<camera>/<leaf>."""
-        return f"{self.name}/{leaf}" if self.name else leaf
+    def output(self, leaf: str) -> str:
+        """An output topic: ~/<leaf> for a node's only camera, else ~/<camera>/<leaf>."""
+        return f"~/{self.output_group}/{leaf}" if self.output_group else f"~/{leaf}"
 
     @property
     def dropped(self) -> int:
@@ -176,7 +181,8 @@ class SegmentNode(LifecycleNode):
         except Exception as error:  # any loader failure must leave the node unconfigured
             self.get_logger().error(f"cannot load the model: {error}")
             return TransitionCallbackReturn.FAILURE
-        self._cameras = [self._create_camera(name) for name in self._value("cameras")]
+        names = self._value("cameras")
+        self._cameras = [self._create_camera(name, len(names) > 1) for name in names]
         self._configured = True
         return super().on_configure(state)
 
@@ -229,17 +235,17 @@ class SegmentNode(LifecycleNode):
         height, width = manifest.input_size
         warmup = np.zeros((height, width, 3), np.uint8)
         for _ in range(self._value("warmup_iterations")):
-            self._segmenter.segment(warmup, confidence=True)
+            self._segmenter.segment(warmup, confidence=self._segmenter.has_confidence)
         self.get_logger().info(
             f"weights: {path} ({which}); {manifest.arch}, {manifest.num_classes} classes, "
             f"input {width}x{height}, backend {self._segmenter.backend}, "
             f"precision {self._segmenter.precision}"
         )
 
-    def _create_camera(self, namespace: str) -> Camera:
+    def _create_camera(self, namespace: str, grouped: bool) -> Camera:
         compressed = self._value("input_transport") == "compressed"
         topic = self._value("image_topic") + ("/compressed" if compressed else "")
-        camera = Camera(namespace, topic, compressed)
+        camera = Camera(namespace, topic, compressed, namespace.strip("/") if grouped else "")
         qos = P.reliability_qos(self._value("output_reliability"), 1)
         types = {v: Image for v in VIEWS} | {
             "drivable_grid": OccupancyGrid,
@@ -247,8 +253,9 @@ class SegmentNode(LifecycleNode):
             "info": SegmentationInfo,
         }
         for view, msg_type in types.items():
-            topic = "~/" + camera.prefix(view)
-            camera.publishers[view] = self.create_lifecycle_publisher(msg_type, topic, qos)
+            camera.publishers[view] = self.create_lifecycle_publisher(
+                msg_type, camera.output(view), qos
+            )
         return camera
 
     def _subscribe(self, camera: Camera) -> None:
@@ -427,7 +434,16 @@ class SegmentNode(LifecycleNode):
         return self._value(TOGGLE[view]) and camera.publishers[view].get_subscription_count() > 0
 
     def _wants_confidence(self, camera: Camera) -> bool:
-        return self._wants(camera, "confidence") or self._value("confidence_threshold") > 0
+        wanted = self._wants(camera, "confidence") or self._value("confidence_threshold") > 0
+        if wanted and not self._segmenter.has_confidence:
+            self.get_logger().warning(
+                f"{self._model_path} has no confidence output: ~/confidence is not published "
+                "and confidence_threshold is ignored; re-export the model with "
+                "`bisenet export onnx --confidence` to get them",
+                once=True,
+            )
+            return False
+        return wanted
 
     # --- outputs ------------------------------------------------------------------------
 
@@ -673,10 +689,35 @@ def _autostart(node: SegmentNode) -> bool:
     return node.trigger_configure() == success and node.trigger_activate() == success
 
 
+# Set by the launch file: `ros2 launch` leaves its processes running when it gets SIGTERM or
+# SIGKILL itself (launch_service: "can result in orphaned processes"); a node started by it
+# asks the kernel for SIGTERM when its parent dies. Not set for `segment_node` from a shell,
+# where `nohup segment_node &` must outlive the shell.
+EXIT_WITH_PARENT = "BISENET_EXIT_WITH_PARENT"
+PR_SET_PDEATHSIG = 1
+
+
+def _exit_with_parent() -> None:
+    if os.environ.get(EXIT_WITH_PARENT) == "1" and sys.platform.startswith("linux"):
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _interrupt(signum: int, frame) -> None:
+    """SIGTERM (launch's escalation, systemd, docker stop) stops the node like Ctrl-C."""
+    raise KeyboardInterrupt
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point: ``segment_node --ros-args --params-file config/segment.yaml``."""
     transport_note = apply_default_profile()  # before rclpy creates the DDS participant
-    rclpy.init(args=args if args is not None else sys.argv)
+    # SIGINT and SIGTERM stop the node here, not in rclpy's handler: that one invalidates the
+    # context at once, while the worker may still be publishing a frame.
+    rclpy.init(
+        args=args if args is not None else sys.argv,
+        signal_handler_options=SignalHandlerOptions.NO,
+    )
+    signal.signal(signal.SIGTERM, _interrupt)
+    _exit_with_parent()
     node = SegmentNode()
     node.get_logger().info(transport_note)
     if node.get_parameter("autostart").value and not _autostart(node):
@@ -687,10 +728,14 @@ def main(args: list[str] | None = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()
+        executor.spin()  # wakes at least once a second (diagnostics timer) to see a signal
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
+        # Ctrl-C in a terminal reaches the node twice (from the terminal and from launch):
+        # the second must not cut the clean-up short.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         node.close()
         node.destroy_node()
         rclpy.try_shutdown()

@@ -19,6 +19,7 @@ class Backend(Protocol):
 
     name: str
     precision: str
+    has_confidence: bool  # False for graphs exported without it (ids only)
 
     def run(self, batch: np.ndarray, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]: ...
 

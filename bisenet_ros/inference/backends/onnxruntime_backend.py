@@ -60,6 +60,7 @@ class OnnxRuntimeBackend:
         self.model = onnx.load(str(onnx_path))
         self.input_name = self.model.graph.input[0].name
         self.outputs = [o.name for o in self.model.graph.output]
+        self.has_confidence = bool({"logits", "confidence"} & set(self.outputs))
         first = ["logits"] if "logits" in self.outputs else ["ids"]
         self._sessions = {False: self._session(pruned(self.model, first), providers)}
         self._requested = providers

@@ -84,6 +84,7 @@ class TensorRTBackend:
             n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT
         ]
         self._outputs = [n for n in names if n not in self._inputs]
+        self.has_confidence = bool({"logits", "confidence"} & set(self._outputs))
         self._max_batch = self._engine.get_tensor_profile_shape(self._inputs[0], 0)[2][0]
         dtypes = {
             trt.DataType.FLOAT: torch.float32,

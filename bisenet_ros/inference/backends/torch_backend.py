@@ -17,6 +17,7 @@ from .base import check_precision
 
 class TorchBackend:
     name = "torch"
+    has_confidence = True
 
     def __init__(
         self,

@@ -1,0 +1,148 @@
+"""The node's other ways in: `bisenet node` and `segment_node --ros-args` from the shipped YAML,
+a missing model, the Fast DDS profile, and the shipped parameter and RViz files.
+
+(`ros2 launch` itself runs in test_launch.py.)
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import pytest
+import yaml
+
+pytest.importorskip("rclpy")
+
+from bisenet_ros.ros import params as P  # noqa: E402
+from bisenet_ros.ros.segment_node import TOGGLE, VIEWS  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+OUTPUTS = {*VIEWS, "drivable_grid", "camera_info", "info"}
+
+
+@pytest.fixture(scope="module")
+def frame(camvid_dir):
+    """One real CamVid test frame, RGB, at 240x320."""
+    path = sorted((camvid_dir / "test" / "images").glob("*.jpg"))[0]
+    return cv2.resize(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), (320, 240))
+
+
+def test_yaml_documents_every_parameter_with_its_default():
+    data = yaml.safe_load((REPO / "config" / "segment.yaml").read_text())
+    values = data["/**"]["ros__parameters"]
+    assert set(values) == set(P.SPECS)
+    for name, spec in P.SPECS.items():
+        assert values[name] == spec.default, name
+        assert type(values[name]) is type(spec.default), name
+    assert set(TOGGLE.values()) <= P.DYNAMIC
+
+
+def test_rviz_config_shows_node_outputs():
+    config = yaml.safe_load((REPO / "config" / "segment.rviz").read_text())
+    displays = config["Visualization Manager"]["Displays"]
+    topics = {d["Topic"]["Value"] for d in displays}
+    assert {
+        "/segment_node/overlay",
+        "/segment_node/labels_color",
+        "/segment_node/drivable_mask",
+    } <= topics
+    assert all(t.rsplit("/", 1)[-1] in OUTPUTS for t in topics)
+
+
+@pytest.fixture(scope="module")
+def probe(ros_env):
+    from conftest import probe_node
+
+    with probe_node("launch_probe") as probe:
+        yield probe
+
+
+def segmentation_answers(probe, command: list[str], image_topic: str, frame, workdir) -> str:
+    """Start ``command``, publish ``frame`` on ``image_topic``, wait for /segmentation."""
+    log = workdir / "node.log"
+    with open(log, "w") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
+    try:
+        probe.record("/segmentation")
+        camera = probe.camera(image_topic)
+        assert probe.wait_for_subscribers(camera, timeout=60), log.read_text()[-3000:]
+        assert probe.wait_for_publishers("/segmentation", timeout=30), log.read_text()[-3000:]
+        for _ in range(20):
+            msg = probe.frame(frame, "rgb8", "yaml")
+            camera.publish(msg)
+            if probe.wait_for("/segmentation", msg.header.stamp, timeout=1.0):
+                break
+        else:
+            raise AssertionError(f"no labels on /segmentation:\n{log.read_text()[-3000:]}")
+        probe.node.destroy_publisher(camera)
+    finally:
+        process.send_signal(2)
+        code = process.wait(30)
+    assert code == 0, log.read_text()[-3000:]
+    return log.read_text()
+
+
+def test_bisenet_node_and_segment_node_start_from_the_launch_yaml(
+    probe,
+    model_file,
+    frame,
+    tmp_path,
+):
+    yaml_file = str(REPO / "config" / "segment.yaml")
+    bisenet = [
+        sys.executable, "-m", "bisenet_ros.cli", "node", "--params-file", yaml_file,
+        "--model", str(model_file), "--backend", "torch", "--",
+        "-r", "image:=/yaml_cam/image", "-p", "warmup_iterations:=0",
+    ]  # fmt: skip
+    log = segmentation_answers(probe, bisenet, "/yaml_cam/image", frame, tmp_path)
+    assert str(model_file) in log and "weights:" in log
+
+    entry = shutil.which("segment_node", path=os.path.dirname(sys.executable))
+    if entry is None:
+        pytest.skip("no segment_node console script beside this interpreter")
+    ros = [
+        entry, "--ros-args", "--params-file", yaml_file, "-p", f"model_path:={model_file}",
+        "-p", "backend:=torch", "-p", "warmup_iterations:=0",
+        "-r", "image:=/yaml_cam2/image", "-r", "~/labels:=/segmentation",
+    ]  # fmt: skip
+    segmentation_answers(probe, ros, "/yaml_cam2/image", frame, tmp_path)
+
+
+def test_missing_model_fails_fast_with_the_path(ros_env, tmp_path):
+    missing = tmp_path / "no_such_model.pt"
+    run = subprocess.run(
+        [sys.executable, "-m", "bisenet_ros.ros.segment_node", "--ros-args",
+         "-p", f"model_path:={missing}", "-r", "__node:=missing_model_node"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 1
+    assert f"model_path {missing} does not exist" in run.stderr + run.stdout
+
+
+def test_fastdds_profile_applied_only_when_the_user_has_none(tmp_path, monkeypatch):
+    import xml.etree.ElementTree as ET
+
+    from bisenet_ros.ros.transport import apply_default_profile, profile_path
+
+    ns = {"f": "http://www.eprosima.com"}
+    root = ET.parse(profile_path()).getroot()
+    (shm,) = [d for d in root.iterfind(".//f:transport_descriptor", ns)
+              if d.findtext("f:type", namespaces=ns) == "SHM"]  # fmt: skip
+    assert int(shm.findtext("f:segment_size", namespaces=ns)) == 32 * 1024 * 1024
+    assert root.find(".//f:participant", ns).get("is_default_profile") == "true"
+
+    monkeypatch.chdir(tmp_path)
+    env = {}
+    assert "32 MiB" in apply_default_profile(env)
+    assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(profile_path())
+    for name in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS"):
+        env = {name: "mine"}
+        assert "user's" in apply_default_profile(env) and env == {name: "mine"}
+    env = {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}
+    apply_default_profile(env)
+    assert "FASTDDS_DEFAULT_PROFILES_FILE" not in env
