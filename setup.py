@@ -10,7 +10,8 @@ setup(
     version="0.1.0",
     description="Real-time semantic segmentation (BiSeNetV1/V2) for ROS 2 robots and vehicles",
     packages=find_packages(include=["bisenet_ros", "bisenet_ros.*"]),
-    package_data={"bisenet_ros": ["weights/*.pt"]},  # the bundled default model
+    # the bundled default model: checkpoint, the same as ONNX (installs without torch), manifest
+    package_data={"bisenet_ros": ["weights/*.pt", "weights/*.onnx", "weights/*.yaml"]},
     license="MIT",
     python_requires=">=3.10",
     install_requires=["numpy", "opencv-python-headless>=4.8", "PyYAML", "tqdm", "onnxruntime"],

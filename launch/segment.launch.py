@@ -21,17 +21,10 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
+from bisenet_ros.ros.transport import default_profile_env
 from launch import LaunchDescription
 
 SHARE = get_package_share_directory("bisenet_ros")
-# Fast DDS drops best-effort images over 0.5 MB unless configured: apply the shipped
-# profile to every process started here, unless the user chose a transport set-up.
-USER_TRANSPORT_SETTINGS = (
-    "FASTDDS_DEFAULT_PROFILES_FILE",
-    "FASTRTPS_DEFAULT_PROFILES_FILE",
-    "FASTDDS_BUILTIN_TRANSPORTS",
-)
-
 ARGUMENTS = [
     ("cameras", "['']", "camera namespaces served by one model, e.g. \"['/front', '/rear']\""),
     ("image_topic", "image", "image topic under each camera namespace"),
@@ -134,12 +127,10 @@ def _actions(context: LaunchContext) -> list:
 
 def generate_launch_description() -> LaunchDescription:
     actions = [DeclareLaunchArgument(n, default_value=d, description=t) for n, d, t in ARGUMENTS]
-    if not any(os.environ.get(name) for name in USER_TRANSPORT_SETTINGS):
-        actions.append(
-            SetEnvironmentVariable(
-                "FASTDDS_DEFAULT_PROFILES_FILE",
-                os.path.join(SHARE, "config", "fastdds_profile.xml"),
-            )
-        )
+    # Fast DDS drops best-effort images over 0.5 MB unless configured: the shipped profile,
+    # through the variable the installed Fast DDS reads, for every process started here,
+    # unless the user chose a transport set-up.
+    for name, value in default_profile_env().items():
+        actions.append(SetEnvironmentVariable(name, value))
     actions.append(OpaqueFunction(function=_actions))
     return LaunchDescription(actions)

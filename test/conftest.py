@@ -3,6 +3,11 @@
 Data folders default to ``../shared/...`` relative to the repository and can be moved with
 ``BISENET_CAMVID_DIR`` / ``BISENET_RUGD_DIR``; tests that need them skip when they are absent.
 
+Every test process and every process the tests start runs as on ROS 2 Humble where the APIs
+differ (``guards/``: the rclpy APIs Humble lacks are hidden from bisenet_ros) and with
+``ROS_PYTHON_CHECK_FIELDS=1`` (message field types checked on assignment, as Humble always
+does), so that code which would break on a Jetson breaks here.
+
 ROS tests run in a DDS domain of their own (``ROS_DOMAIN_ID`` derived from the process id,
 or ``BISENET_TEST_DOMAIN_ID``), limited to this machine, so parallel test runs and robots on
 the network never see each other's topics. Processes the tests start inherit it.
@@ -19,6 +24,14 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+
+GUARDS = Path(__file__).resolve().parent / "guards"
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [str(GUARDS), *filter(None, [os.environ.get("PYTHONPATH")])]
+)
+os.environ["ROS_PYTHON_CHECK_FIELDS"] = "1"
+_guards = importlib.util.spec_from_file_location("guards", GUARDS / "sitecustomize.py")
+_guards.loader.exec_module(importlib.util.module_from_spec(_guards))
 
 TEST_DOMAIN_ID = int(os.environ.get("BISENET_TEST_DOMAIN_ID", 1 + os.getpid() % 100))
 os.environ["ROS_DOMAIN_ID"] = str(TEST_DOMAIN_ID)

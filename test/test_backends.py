@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from bisenet_ros.export.quantize import calibration_files, is_quantized
+from bisenet_ros.export.quantize import calibration_files
 from bisenet_ros.inference import Segmenter
 from bisenet_ros.inference.backends import model_kind, resolve_backend, tensorrt_available
+from bisenet_ros.onnx_metadata import is_quantized
 
 NET_SIZE = (360, 480)  # CamVid's own frame size
 

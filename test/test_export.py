@@ -10,9 +10,10 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from bisenet_ros.export.onnx import export_onnx, read_onnx_manifest
+from bisenet_ros.export.onnx import export_onnx
 from bisenet_ros.manifest import CAMVID, ONNX_METADATA_KEY, Manifest, sidecar_path
 from bisenet_ros.models import build_model, load_checkpoint, save_checkpoint
+from bisenet_ros.onnx_metadata import read_onnx_manifest
 
 SIZES = [(96, 128), (100, 150)]  # the second is not a multiple of 32
 

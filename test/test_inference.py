@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bisenet_ros.inference import Segmentation, Segmenter
+from bisenet_ros.inference import preprocess as pre
 from bisenet_ros.inference.preprocess import place, preprocess
 
 NET_SIZE = (192, 256)  # small network input keeps the suite fast; geometry is size-agnostic
@@ -62,6 +63,23 @@ def test_preprocess_is_the_manifest_normalisation(segmenter, frames, order):
     wide = cv2.resize(rgb, (NET_SIZE[1], NET_SIZE[0] // 2))
     batch, (p,) = preprocess([wide], manifest, "rgb", "letterbox")
     assert p.top > 0 and not batch[0, :, : p.top].any() and batch[0, :, p.top].any()
+
+
+@pytest.mark.parametrize("order", ["rgb", "bgr", "grey"])
+def test_numpy_blob_fallback_is_bitwise_the_opencv_blob(segmenter, frames, order, monkeypatch):
+    """OpenCV < 4.8 (Debian 12, older Jetson images) has no Image2BlobParams: the numpy path
+    that replaces it gives exactly the same batch, letterbox and odd sizes included."""
+    if pre.to_blob is not pre.blob_opencv:
+        pytest.skip(f"OpenCV {cv2.__version__} has no Image2BlobParams: only the fallback runs")
+    image = {"rgb": frames[2], "bgr": frames[2][:, :, ::-1], "grey": frames[2][:, :, 0]}[order]
+    image = cv2.resize(np.ascontiguousarray(image), (301, 173))
+    channel_order = "bgr" if order == "bgr" else "rgb"
+    for mode in pre.RESIZE_MODES:
+        fast, fast_places = preprocess([image], segmenter.manifest, channel_order, mode)
+        monkeypatch.setattr(pre, "to_blob", pre.blob_numpy)
+        slow, slow_places = preprocess([image], segmenter.manifest, channel_order, mode)
+        monkeypatch.setattr(pre, "to_blob", pre.blob_opencv)
+        assert fast_places == slow_places and np.array_equal(fast, slow)
 
 
 @pytest.mark.parametrize("size", [(720, 1280), (360, 480), (37, 50), (1080, 600)])

@@ -10,8 +10,8 @@ from conftest import CAMVID_PATH as CAMVID
 from conftest import RUGD_PATH
 
 from bisenet_ros.cli import main
-from bisenet_ros.export.quantize import is_quantized
 from bisenet_ros.inference import Segmenter
+from bisenet_ros.onnx_metadata import is_quantized
 
 RUGD_WEIGHTS = RUGD_PATH / "bisenetv2_rugd25_coincheung_fp16.pth"
 

@@ -127,7 +127,12 @@ def test_missing_model_fails_fast_with_the_path(ros_env, tmp_path):
 def test_fastdds_profile_applied_only_when_the_user_has_none(tmp_path, monkeypatch):
     import xml.etree.ElementTree as ET
 
-    from bisenet_ros.ros.transport import apply_default_profile, profile_path
+    from bisenet_ros.ros.transport import (
+        PROFILE_VARIABLE,
+        USER_SETTINGS,
+        apply_default_profile,
+        profile_path,
+    )
 
     ns = {"f": "http://www.eprosima.com"}
     root = ET.parse(profile_path()).getroot()
@@ -139,10 +144,48 @@ def test_fastdds_profile_applied_only_when_the_user_has_none(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     env = {}
     assert "32 MiB" in apply_default_profile(env)
-    assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(profile_path())
-    for name in ("FASTDDS_DEFAULT_PROFILES_FILE", "FASTDDS_BUILTIN_TRANSPORTS"):
+    assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(profile_path())  # this venv: Fast DDS 3
+    for name in USER_SETTINGS:
         env = {name: "mine"}
-        assert "user's" in apply_default_profile(env) and env == {name: "mine"}
+        assert f"from {name}=mine" in apply_default_profile(env) and env == {name: "mine"}
     env = {"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}
     apply_default_profile(env)
-    assert "FASTDDS_DEFAULT_PROFILES_FILE" not in env
+    assert not set(PROFILE_VARIABLE.values()) & set(env)
+
+
+@pytest.mark.parametrize(
+    "library, variables",
+    [
+        ("libfastrtps.so.2.6.9", ["FASTRTPS_DEFAULT_PROFILES_FILE"]),  # Humble, Jazzy
+        ("libfastdds.so.3.2.2", ["FASTDDS_DEFAULT_PROFILES_FILE"]),  # Kilted
+    ],
+)
+def test_fastdds_profile_variable_follows_the_installed_generation(tmp_path, library, variables):
+    from bisenet_ros.ros.transport import apply_default_profile
+
+    (tmp_path / library).touch()  # what the loader would find first on LD_LIBRARY_PATH
+    env = {"LD_LIBRARY_PATH": str(tmp_path)}
+    line = apply_default_profile(env)
+    assert [name for name in env if name.endswith("PROFILES_FILE")] == variables
+    assert f"via {variables[0]}" in line
+
+
+def test_humble_guard_hides_what_humble_lacks_from_our_code(ros_env):
+    """The guard every test process runs under (conftest) refuses bisenet_ros the rclpy APIs
+    that Humble does not have, in this process and in the processes tests start."""
+    code = (
+        "import rclpy.node\n"
+        "for line in ('import rclpy.event_handler',\n"
+        "             'rclpy.node.Node.add_post_set_parameters_callback(None, print)'):\n"
+        "    try:\n"
+        "        exec(line, {'__name__': 'bisenet_ros.probe', 'rclpy': rclpy})\n"
+        "    except (ImportError, AttributeError) as error:\n"
+        "        print('refused:', error)\n"
+        "import rclpy.event_handler\n"  # rclpy itself and other code keep them
+        "import bisenet_ros.ros.segment_node\n"  # and our node imports under the guard
+        "print('node imports')\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.count("refused:") == 2 and "Humble" in run.stdout, run.stdout
+    assert "node imports" in run.stdout

@@ -18,7 +18,8 @@ import onnx
 import torch
 from torch import nn
 
-from ..manifest import ONNX_METADATA_KEY, Manifest, ManifestError, sidecar_path
+from ..manifest import Manifest, sidecar_path
+from ..onnx_metadata import set_manifest_metadata
 
 log = logging.getLogger(__name__)
 
@@ -107,29 +108,3 @@ def export_onnx(
         sidecar_path(path).name,
     )
     return path
-
-
-def set_manifest_metadata(proto: onnx.ModelProto, manifest: Manifest) -> None:
-    """Store the manifest (JSON) in the model's ``metadata_props``, replacing an older one."""
-    kept = [p for p in proto.metadata_props if p.key != ONNX_METADATA_KEY]
-    del proto.metadata_props[:]
-    proto.metadata_props.extend(kept)
-    entry = proto.metadata_props.add()
-    entry.key, entry.value = ONNX_METADATA_KEY, manifest.to_json()
-
-
-def read_onnx_manifest(path: str | Path) -> Manifest:
-    """The manifest of an ONNX model: from its metadata, else from the sidecar file."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"ONNX model not found: {path}")
-    proto = onnx.load(str(path), load_external_data=False)
-    for prop in proto.metadata_props:
-        if prop.key == ONNX_METADATA_KEY:
-            return Manifest.from_json(prop.value)
-    if sidecar_path(path).is_file():
-        return Manifest.load(sidecar_path(path))
-    raise ManifestError(
-        f"{path} carries no manifest (no '{ONNX_METADATA_KEY}' metadata and no "
-        f"{sidecar_path(path).name}); export it with `bisenet export onnx`"
-    )

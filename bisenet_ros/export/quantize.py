@@ -35,7 +35,7 @@ from onnxruntime.quantization.shape_inference import quant_pre_process
 
 from ..inference.backends.graph import depthwise_grouped_convs
 from ..manifest import Manifest, sidecar_path
-from .onnx import read_onnx_manifest, set_manifest_metadata
+from ..onnx_metadata import read_onnx_manifest, set_manifest_metadata
 
 log = logging.getLogger(__name__)
 
@@ -122,14 +122,6 @@ def float_tail(model: onnx.ModelProto) -> list[str]:
         keep.add(node.name)
         stack.extend(node.input)
     return sorted(keep)
-
-
-def is_quantized(path: str | Path) -> bool:
-    """Whether an ONNX graph holds quantised (QDQ or QOperator) nodes."""
-    model = onnx.load(str(path), load_external_data=False)
-    return any(
-        n.op_type in ("QuantizeLinear", "QLinearConv", "ConvInteger") for n in model.graph.node
-    )
 
 
 def quantize_onnx(

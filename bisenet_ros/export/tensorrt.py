@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..manifest import Manifest, sidecar_path
-from .onnx import read_onnx_manifest
+from ..onnx_metadata import read_onnx_manifest
 
 log = logging.getLogger(__name__)
 

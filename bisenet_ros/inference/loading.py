@@ -14,6 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..manifest import Manifest, sidecar_path
+from ..onnx_metadata import is_quantized, read_onnx_manifest
 from .backends.base import Backend
 from .cache import cache_dir, file_hash, key_of
 
@@ -67,8 +68,6 @@ def _torch(path, precision, threads, input_size, cuda_graphs):
 
 def _onnx_for(kind: str, path: Path, input_size, cache) -> Path:
     """The ONNX graph to run: the file itself, or the checkpoint exported at ``input_size``."""
-    from ..export.onnx import read_onnx_manifest
-
     if kind == "checkpoint":
         return exported_onnx(path, input_size, cache)
     graph_size = read_onnx_manifest(path).input_size
@@ -81,8 +80,6 @@ def _onnx_for(kind: str, path: Path, input_size, cache) -> Path:
 
 
 def _onnxruntime(kind, path, precision, threads, input_size, calibration_images, cache):
-    from ..export.onnx import read_onnx_manifest
-    from ..export.quantize import is_quantized
     from .backends.onnxruntime_backend import OnnxRuntimeBackend
 
     onnx_path = _onnx_for(kind, path, input_size, cache)

@@ -67,6 +67,30 @@ def three_channels(image: np.ndarray) -> np.ndarray:
     return image
 
 
+def blob_opencv(image: np.ndarray, mean: np.ndarray, scale: np.ndarray, swap: bool) -> np.ndarray:
+    """(3, H, W) float32 ``(x - mean) * scale`` of an HxWx3 uint8 image, channels swapped if
+    asked: OpenCV's blob maker does it in one pass (5x faster than numpy at 512x1024)."""
+    params = cv2.dnn.Image2BlobParams()
+    params.mean = (*mean.tolist(), 0.0)
+    params.scalefactor = (*scale.tolist(), 0.0)
+    params.swapRB = swap
+    params.ddepth = cv2.CV_32F
+    params.size = (image.shape[1], image.shape[0])
+    return cv2.dnn.blobFromImageWithParams(image, params)[0]
+
+
+def blob_numpy(image: np.ndarray, mean: np.ndarray, scale: np.ndarray, swap: bool) -> np.ndarray:
+    """The same values in numpy, for OpenCV before 4.8 (no ``Image2BlobParams``)."""
+    x = (image[:, :, ::-1] if swap else image).astype(np.float32)
+    x -= mean
+    x *= scale
+    return x.transpose(2, 0, 1)
+
+
+# OpenCV >= 4.8 has the one-pass blob maker; Debian 12's 4.6 and older Jetson builds do not.
+to_blob = blob_opencv if hasattr(getattr(cv2, "dnn", None), "Image2BlobParams") else blob_numpy
+
+
 def place(image_size: tuple[int, int], net_size: tuple[int, int], mode: str) -> Placement:
     """The region of the network input an image of ``image_size`` (H, W) is resized into."""
     if mode not in RESIZE_MODES:
@@ -92,22 +116,17 @@ def preprocess(
     if channel_order not in CHANNEL_ORDERS:
         raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, not {channel_order!r}")
     nh, nw = manifest.input_size
-    # OpenCV's blob maker normalises, swaps channels and transposes to CHW in one pass
-    # (5x faster than the same in numpy at 512x1024); padding 0 is the mean colour.
-    params = cv2.dnn.Image2BlobParams()
-    params.mean = (*(np.asarray(manifest.mean) * 255.0), 0.0)
-    params.scalefactor = (*(1.0 / (np.asarray(manifest.std) * 255.0)), 0.0)
-    params.swapRB = channel_order != manifest.channel_order
-    params.ddepth = cv2.CV_32F
-    batch = np.zeros((len(images), 3, nh, nw), np.float32)
+    mean = (np.asarray(manifest.mean) * 255.0).astype(np.float32)
+    scale = (1.0 / (np.asarray(manifest.std) * 255.0)).astype(np.float32)
+    swap = channel_order != manifest.channel_order
+    batch = np.zeros((len(images), 3, nh, nw), np.float32)  # padding 0 is the mean colour
     placements = []
     for i, image in enumerate(images):
         image = three_channels(image)
         p = place(image.shape[:2], (nh, nw), resize_mode)
         if (p.height, p.width) != image.shape[:2]:
             image = cv2.resize(image, (p.width, p.height), interpolation=cv2.INTER_LINEAR)
-        params.size = (p.width, p.height)
-        region = cv2.dnn.blobFromImageWithParams(image, params)[0]
+        region = to_blob(image, mean, scale, swap)
         batch[i, :, p.top : p.top + p.height, p.left : p.left + p.width] = region
         placements.append(p)
     return batch, placements

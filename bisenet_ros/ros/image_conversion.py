@@ -1,10 +1,12 @@
-"""sensor_msgs Image / CompressedImage <-> numpy without cv_bridge.
+"""sensor_msgs Image / CompressedImage <-> numpy, the node's only conversion (no cv_bridge).
 
-ROS 2 ``cv_bridge`` is used when it is installed; otherwise (pip-installed ROS, Jetsons
-without the vision stack) these functions do the same job. Raw images are viewed in place
+ROS 2 ``cv_bridge`` is not used even where it is installed: these functions cover every
+encoding it does, are tested, and cost nothing a copy would not (an apt ``cv_bridge`` built
+against numpy 1.x also fails to import next to a pip numpy 2). Raw images are viewed in place
 with ``np.frombuffer`` (``data`` is rclpy's ``array('B')`` or, in the node, a view into the
-received bytes; see ``image_cdr``), and outgoing arrays go into ``msg.data`` as ``bytes``:
-assigning an ndarray there is copied element by element by rclpy (~70 ms per 1.5 MB).
+received bytes; see ``image_cdr``), and outgoing arrays go into ``msg.data`` as an
+``array('B')`` of their bytes: assigning an ndarray there is copied element by element by
+rclpy (~70 ms per 1.5 MB), and Humble's field checks accept only that type quickly.
 
 Every function raises ``ImageError`` with a short ``reason`` on unusable input, so the
 node can count and log rejections without ever dying on a bad frame.
@@ -12,19 +14,13 @@ node can count and log rejections without ever dying on a bad frame.
 
 from __future__ import annotations
 
+import array as pyarray
 import struct
 
 import cv2
 import numpy as np
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
-
-try:  # optional: a ROS install with the vision stack
-    from cv_bridge import CvBridge, CvBridgeError
-
-    _BRIDGE: CvBridge | None = CvBridge()
-except ImportError:
-    _BRIDGE = None
 
 # encoding -> (channels, bytes per channel); how each is turned into network input below.
 RAW_ENCODINGS = {
@@ -94,8 +90,6 @@ def image_to_array(msg: Image, max_pixels: int = 1 << 26) -> tuple[np.ndarray, s
             f"{msg.width}x{msg.height} {encoding}: step {msg.step}, {len(msg.data)} data bytes "
             f"(need step >= {row} and data == step * height = {msg.step * msg.height})",
         )
-    if _BRIDGE is not None and encoding not in ("uyvy", "yuyv"):  # names cv_bridge lacks
-        return _bridge_to_array(msg, encoding)
     rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)[:, :row]
     if depth == 2:
         dtype = ">u2" if msg.is_bigendian else "<u2"
@@ -106,15 +100,6 @@ def image_to_array(msg: Image, max_pixels: int = 1 << 26) -> tuple[np.ndarray, s
         return pixels, "bgr" if encoding == "bgr8" else "rgb"
     order = "bgr" if encoding in _BGR_ENCODINGS else "rgb"
     return cv2.cvtColor(np.ascontiguousarray(pixels), _TO_RGB[encoding]), order
-
-
-def _bridge_to_array(msg: Image, encoding: str) -> tuple[np.ndarray, str]:
-    """cv_bridge's conversion, for installs that have it."""
-    target = "mono8" if encoding in ("mono8", "mono16") else "rgb8"
-    try:
-        return _BRIDGE.imgmsg_to_cv2(msg, desired_encoding=target), "rgb"
-    except CvBridgeError as error:
-        raise ImageError("encoding", str(error)) from error
 
 
 def compressed_size(data: bytes | memoryview) -> tuple[int, int] | None:
@@ -166,7 +151,7 @@ def array_to_image(array: np.ndarray, encoding: str, header: Header | None = Non
     if header is not None:
         msg.header = header
     msg.step = width * channels * array.itemsize
-    msg.data = array.tobytes()
+    msg.data = pyarray.array("B", array.tobytes())
     return msg
 
 

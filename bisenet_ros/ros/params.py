@@ -7,6 +7,7 @@ configure) and are rejected with a reason otherwise.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from rcl_interfaces.msg import (
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "bisenetv2_camvid.pt"
+BUNDLED_ONNX = BUNDLED_MODEL.with_suffix(".onnx")  # the same weights, for installs without torch
 
 CHOICES = {
     "backend": ("auto", "tensorrt", "torch", "onnxruntime"),
@@ -176,5 +178,8 @@ def package_file(*parts: str) -> Path:
 
 
 def resolve_model_path(value: str) -> Path:
-    """The model file a ``model_path`` parameter means (empty: the bundled CamVid model)."""
-    return Path(value).expanduser() if value else BUNDLED_MODEL
+    """The model file a ``model_path`` parameter means (empty: the bundled CamVid model, as a
+    checkpoint where PyTorch is installed, else as the exported ONNX graph)."""
+    if value:
+        return Path(value).expanduser()
+    return BUNDLED_MODEL if importlib.util.find_spec("torch") else BUNDLED_ONNX

@@ -11,6 +11,7 @@ worker took them, or older than ``max_input_age_ms``, are dropped and counted.
 
 from __future__ import annotations
 
+import array
 import ctypes
 import os
 import signal
@@ -27,7 +28,6 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from nav_msgs.msg import OccupancyGrid
 from rcl_interfaces.msg import SetParametersResult
-from rclpy.event_handler import SubscriptionEventCallbacks
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -37,6 +37,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from bisenet_ros.msg import SegmentationInfo
 
 from . import params as P
+from .compat import SubscriptionEventCallbacks
 from .image_cdr import RawImage, parse_image, serialize_image
 from .image_conversion import ImageError, compressed_to_array, image_to_array, to_rgb
 from .transport import apply_default_profile, no_input_hint
@@ -129,7 +130,6 @@ class SegmentNode(LifecycleNode):
         # the worker reads parameters every frame: a dict lookup, not get_parameter()
         self._params = {name: self.get_parameter(name).value for name in P.SPECS}
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self.add_post_set_parameters_callback(self._on_parameters_set)
         self._lock = threading.Condition()
         self._cameras: list[Camera] = []
         self._segmenter = None
@@ -149,12 +149,12 @@ class SegmentNode(LifecycleNode):
     def _value(self, name: str):
         return self._params[name]
 
-    def _on_parameters_set(self, parameters: list[Parameter]) -> None:
-        for param in parameters:
-            self._params[param.name] = param.value
-
     def _on_set_parameters(self, parameters: list[Parameter]) -> SetParametersResult:
-        """Dynamic parameters always apply; the rest only while unconfigured."""
+        """Dynamic parameters always apply; the rest only while unconfigured.
+
+        Accepted values are copied into ``_params`` here: our only on-set callback, and Humble
+        has no post-set callback to do it afterwards.
+        """
         for param in parameters:
             if param.name in P.SPECS and param.name not in P.DYNAMIC and self._configured:
                 return SetParametersResult(
@@ -165,6 +165,8 @@ class SegmentNode(LifecycleNode):
             problem = P.check_choice(param.name, param.value)
             if problem:
                 return SetParametersResult(successful=False, reason=problem)
+        for param in parameters:
+            self._params[param.name] = param.value
         return SetParametersResult(successful=True)
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -219,7 +221,8 @@ class SegmentNode(LifecycleNode):
         from bisenet_ros.inference import Segmenter
 
         path = P.resolve_model_path(self._value("model_path"))
-        which = "the bundled default model" if path == P.BUNDLED_MODEL else "model_path"
+        bundled = path in (P.BUNDLED_MODEL, P.BUNDLED_ONNX)
+        which = "the bundled default model" if bundled else "model_path"
         if not path.is_file():
             raise FileNotFoundError(f"{which} {path} does not exist; set model_path")
         threads = self._value("threads") or None
@@ -563,7 +566,7 @@ class SegmentNode(LifecycleNode):
         grid.info.height, grid.info.width = cells.shape
         grid.info.origin.position.x, grid.info.origin.position.y = ground.origin
         grid.info.origin.orientation.w = 1.0
-        grid.data = cells.tobytes()
+        grid.data = array.array("b", cells.tobytes())  # int8[]: the type Humble checks for
         return grid
 
     @staticmethod

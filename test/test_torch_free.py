@@ -1,0 +1,92 @@
+"""A Jetson without PyTorch: the node and `bisenet infer` run the bundled ONNX graph.
+
+Processes started with ``BISENET_TEST_NO_TORCH=1`` cannot import torch (``guards/``); any
+import of it on these paths fails the process, and with it the test.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+
+from bisenet_ros.ros.params import BUNDLED_MODEL, BUNDLED_ONNX  # noqa: E402
+
+NO_TORCH = {**os.environ, "BISENET_TEST_NO_TORCH": "1"}
+
+
+def test_the_guard_really_hides_torch():
+    run = subprocess.run(
+        [sys.executable, "-c", "import importlib.util; print(importlib.util.find_spec('torch'))"],
+        env=NO_TORCH, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.stdout.strip() == "None", run.stderr
+
+
+def test_bundled_onnx_is_the_bundled_checkpoint(camvid_dir):
+    """The shipped .onnx holds the shipped .pt's weights and manifest: same ids on a frame."""
+    from bisenet_ros.inference import Segmenter
+
+    frame = cv2.imread(str(sorted((camvid_dir / "test" / "images").glob("*.jpg"))[7]))
+    onnx = Segmenter.from_file(BUNDLED_ONNX, backend="onnxruntime", threads=2)
+    torch = Segmenter.from_file(BUNDLED_MODEL, backend="torch", threads=2)
+    assert onnx.manifest == torch.manifest and onnx.has_confidence
+    (a,) = onnx.segment(frame, channel_order="bgr")
+    (b,) = torch.segment(frame, channel_order="bgr")
+    assert (a.ids == b.ids).mean() > 0.999
+
+
+def test_bisenet_infer_without_torch(camvid_dir, tmp_path):
+    frame = sorted((camvid_dir / "test" / "images").glob("*.jpg"))[0]
+    run = subprocess.run(
+        [sys.executable, "-m", "bisenet_ros.cli", "infer", str(BUNDLED_ONNX), str(frame),
+         "-o", str(tmp_path / "out"), "--backend", "auto"],
+        env=NO_TORCH, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    written = sorted(p.name for p in (tmp_path / "out").rglob("*.png"))
+    assert written, run.stdout
+    labels = cv2.imread(str(next((tmp_path / "out").rglob("*.png"))), cv2.IMREAD_UNCHANGED)
+    assert labels is not None and labels.shape[:2] == (360, 480)
+
+
+def test_node_without_torch_runs_the_bundled_onnx(ros_env, camvid_dir, tmp_path):
+    """Default model_path, no torch: the node picks the bundled ONNX and answers a frame."""
+    from conftest import probe_node
+
+    from bisenet_ros.ros.harness import NodeProcess
+
+    node = NodeProcess(
+        {"warmup_iterations": 1, "max_input_age_ms": 0.0}, tmp_path, namespace="/no_torch",
+        env={"BISENET_TEST_NO_TORCH": "1"},
+    ).start()  # fmt: skip
+    frame = cv2.cvtColor(
+        cv2.imread(str(sorted((camvid_dir / "test" / "images").glob("*.jpg"))[0])),
+        cv2.COLOR_BGR2RGB,
+    )
+    try:
+        with probe_node("no_torch_probe") as probe:
+            probe.record("/no_torch/segment_node/labels")
+            camera = probe.camera("/no_torch/image")
+            assert probe.wait_for_subscribers(camera, timeout=60), node.log()[-3000:]
+            for _ in range(20):
+                msg = probe.frame(frame)
+                camera.publish(msg)
+                labels = probe.wait_for("/no_torch/segment_node/labels", msg.header.stamp, 1.0)
+                if labels is not None:
+                    break
+            else:
+                raise AssertionError(node.log()[-3000:])
+            ids = np.frombuffer(labels.data, np.uint8)
+            assert ids.size == 360 * 480 and ids.max() < 11
+    finally:
+        code = node.stop()
+    log = node.log()
+    assert code == 0, log[-3000:]
+    assert f"weights: {BUNDLED_ONNX} (the bundled default model)" in log
