@@ -11,16 +11,29 @@
 # without ROS); with the ROS environment sourced, PYTHONPATH puts the install first.
 SHELL := /bin/bash
 PYTHON ?= python3
-VENV := .venv
-PY := $(VENV)/bin/python
-INSTALLED := $(VENV)/.installed
-BUILT := install/.built
-FILELIST := build/.package-files
 PYTEST_ARGS ?=
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
+# The ROS 2 distribution of the pip environment: Kilted (the default) in .venv, install/ ...;
+# `make test ROS_DISTRO=jazzy` builds and tests a second one in .venv-jazzy, install-jazzy/ ...
+# from requirements-jazzy.txt. Only a command-line ROS_DISTRO counts: a sourced ROS 2 install
+# exports its own, which says nothing about the pip environment wanted here.
+DISTRO := $(if $(filter command line,$(origin ROS_DISTRO)),$(ROS_DISTRO),kilted)
+SUFFIX := $(if $(filter kilted,$(DISTRO)),,-$(DISTRO))
+VENV := .venv$(SUFFIX)
+REQUIREMENTS := requirements$(SUFFIX).txt
+BUILD := build$(SUFFIX)
+INSTALL := install$(SUFFIX)
+LOG := log$(SUFFIX)
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+BUILT := $(INSTALL)/.built
+FILELIST := $(BUILD)/.package-files
+COLCON_DIRS := --log-base $(LOG)
+COLCON_BUILD_DIRS := --build-base $(BUILD) --install-base $(INSTALL)
+
 # Sourced before anything that needs ROS (env.bash says what it sets).
-ROSENV := source env.bash
+ROSENV := source env.bash $(DISTRO)
 
 # The ROS 2 command-line and launch tools (`ros2 launch`, `ros2 param`, ...) have no wheels;
 # ../shared/ros2_tools holds their sources (a test fixture, never copied into the repository).
@@ -49,9 +62,10 @@ sysdeps:
 			g++ cmake make python3-venv python3-dev; \
 	fi
 
-$(INSTALLED): requirements.txt setup.py | sysdeps
+$(INSTALLED): $(REQUIREMENTS) setup.py | sysdeps
+	@test -f $(REQUIREMENTS) || { echo "error: no $(REQUIREMENTS): ROS_DISTRO=$(DISTRO) is not a pip leg (kilted, jazzy)"; exit 1; }
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(PY) -m pip install -q --disable-pip-version-check -r $(REQUIREMENTS)
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@
 
@@ -64,13 +78,14 @@ $(FILELIST): FORCE
 	@if cmp -s $@.new $@; then rm $@.new; else mv $@.new $@; fi
 
 $(BUILT): $(INSTALLED) $(FILELIST) CMakeLists.txt $(wildcard cmake/*.cmake) package.xml $(wildcard msg/*.msg)
-	@mkdir -p log
+	@mkdir -p $(LOG)
 	@# links left behind by files that were removed or renamed
-	@if [ -d install/bisenet_ros ]; then find install/bisenet_ros -xtype l -delete; fi
+	@if [ -d $(INSTALL)/bisenet_ros ]; then find $(INSTALL)/bisenet_ros -xtype l -delete; fi
 	source $(VENV)/bin/activate && AMENT_PREFIX_PATH=$$VIRTUAL_ENV CMAKE_PREFIX_PATH=$$VIRTUAL_ENV \
-		colcon --log-base log build --symlink-install --event-handlers console_cohesion- \
-		--cmake-args -DPython3_EXECUTABLE=$$VIRTUAL_ENV/bin/python -DBUILD_TESTING=OFF > log/colcon.txt 2>&1 \
-		|| { cat log/colcon.txt; exit 1; }
+		colcon $(COLCON_DIRS) build $(COLCON_BUILD_DIRS) --base-paths . --symlink-install \
+		--event-handlers console_cohesion- \
+		--cmake-args -DPython3_EXECUTABLE=$$VIRTUAL_ENV/bin/python -DBUILD_TESTING=OFF > $(LOG)/colcon.txt 2>&1 \
+		|| { cat $(LOG)/colcon.txt; exit 1; }
 	touch $@
 
 ros2-tools: $(ROS2_TOOLS_DONE)
@@ -80,15 +95,15 @@ ros2-tools: $(ROS2_TOOLS_DONE)
 # the same install/ as ours, with the wheels' include-dir fix (cmake/).
 $(ROS2_TOOLS_DONE): $(BUILT) requirements-ros2-tools.txt
 	@test -d $(ROS2_TOOLS)/ros2cli || { echo "error: no ROS 2 tool sources at $(ROS2_TOOLS) (set ROS2_TOOLS=...)"; exit 1; }
-	rm -rf build/ros2_tools && mkdir -p build/ros2_tools && cp -r $(ROS2_TOOLS)/. build/ros2_tools/ && chmod -R u+w build/ros2_tools
+	rm -rf $(BUILD)/ros2_tools && mkdir -p $(BUILD)/ros2_tools && cp -r $(ROS2_TOOLS)/. $(BUILD)/ros2_tools/ && chmod -R u+w $(BUILD)/ros2_tools
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-ros2-tools.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
-		$(addprefix build/ros2_tools/,$(ROS2_TOOLS_PACKAGES))
+		$(addprefix $(BUILD)/ros2_tools/,$(ROS2_TOOLS_PACKAGES))
 	source $(VENV)/bin/activate && AMENT_PREFIX_PATH=$$VIRTUAL_ENV CMAKE_PREFIX_PATH=$$VIRTUAL_ENV \
-		colcon --log-base log build --base-paths build/ros2_tools/rcl_interfaces \
+		colcon $(COLCON_DIRS) build $(COLCON_BUILD_DIRS) --base-paths $(BUILD)/ros2_tools/rcl_interfaces \
 		--event-handlers console_cohesion- --cmake-args -DPython3_EXECUTABLE=$$VIRTUAL_ENV/bin/python \
 		-DBUILD_TESTING=OFF -DCMAKE_PROJECT_INCLUDE=$(CURDIR)/cmake/defer_wheel_include_fix.cmake \
-		> log/colcon-ros2-tools.txt 2>&1 || { cat log/colcon-ros2-tools.txt; exit 1; }
+		> $(LOG)/colcon-ros2-tools.txt 2>&1 || { cat $(LOG)/colcon-ros2-tools.txt; exit 1; }
 	touch $@
 
 # `pytest`, not `python -m pytest`: the latter puts the source tree (no msg/) first on sys.path.
@@ -102,4 +117,4 @@ lint: $(INSTALLED)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf build install log
+	rm -rf $(BUILD) $(INSTALL) $(LOG)

@@ -356,18 +356,21 @@ def test_large_frames_from_a_default_fast_dds_camera_are_diagnosed(probe, node, 
 
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
+    from bisenet_ros.ros.transport import USER_SETTINGS, profile_variables
+
     # with the profile on both sides the same frame size arrives
     big = cv2.resize(frames[0], (1024, 1024))
     assert send(probe, probe.frame(big, frame_id="big")).header.frame_id == "big"
 
     assert probe.set_parameters(NODE, {"no_input_warning_s": 1.0})[0].successful
-    env = {k: v for k, v in os.environ.items() if not k.startswith("FASTDDS")}
+    env = {k: v for k, v in os.environ.items() if k not in USER_SETTINGS}
+    (variable,) = profile_variables()  # the one this Fast DDS generation reads
     camera = subprocess.Popen([sys.executable, "-c", PUBLISHER, "15"], env=env)
     probe.record("/diagnostics", DiagnosticArray)
 
     def warned() -> bool:
         return any(
-            s.level == DiagnosticStatus.WARN and "FASTDDS_DEFAULT_PROFILES_FILE" in s.message
+            s.level == DiagnosticStatus.WARN and variable in s.message
             for a in probe.received["/diagnostics"][-3:]
             for s in a.status
         )
@@ -377,4 +380,4 @@ def test_large_frames_from_a_default_fast_dds_camera_are_diagnosed(probe, node, 
     finally:
         camera.kill()
         camera.wait()
-    assert "no frame for" in node.log() and "FASTDDS_DEFAULT_PROFILES_FILE" in node.log()
+    assert "no frame for" in node.log() and variable in node.log()

@@ -132,6 +132,7 @@ def test_fastdds_profile_applied_only_when_the_user_has_none(tmp_path, monkeypat
         USER_SETTINGS,
         apply_default_profile,
         profile_path,
+        profile_variables,
     )
 
     ns = {"f": "http://www.eprosima.com"}
@@ -144,7 +145,8 @@ def test_fastdds_profile_applied_only_when_the_user_has_none(tmp_path, monkeypat
     monkeypatch.chdir(tmp_path)
     env = {}
     assert "32 MiB" in apply_default_profile(env)
-    assert env["FASTDDS_DEFAULT_PROFILES_FILE"] == str(profile_path())  # this venv: Fast DDS 3
+    (variable,) = profile_variables()  # the installed Fast DDS generation's
+    assert env == {variable: str(profile_path())}
     for name in USER_SETTINGS:
         env = {name: "mine"}
         assert f"from {name}=mine" in apply_default_profile(env) and env == {name: "mine"}

@@ -719,6 +719,7 @@ def main(args: list[str] | None = None) -> int:
         args=args if args is not None else sys.argv,
         signal_handler_options=SignalHandlerOptions.NO,
     )
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     signal.signal(signal.SIGTERM, _interrupt)
     _exit_with_parent()
     node = SegmentNode()
