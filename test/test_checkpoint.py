@@ -239,3 +239,86 @@ def test_project_format_round_trip_keeps_manifest_and_weights(rugd_dir, tmp_path
     with torch.no_grad():
         # the reference file is already float16, so the weights survive exactly
         assert torch.equal(again(x), model(x))
+
+
+# --- model files never run code ---------------------------------------------------------
+
+PAYLOAD_MODULE = '''
+import os
+
+
+class Planted:
+    """What an attacker pickles: unpickling it calls os.system."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+class TrainingMeta:
+    """Stands for mmengine's config objects in an mmsegmentation checkpoint's meta."""
+
+    def __init__(self):
+        self.config = "model = dict(type='BiSeNetV2')"
+'''
+
+
+@pytest.fixture
+def foreign_classes(tmp_path, monkeypatch):
+    """A module of classes that exist while saving, like an attacker's or mmengine's, and
+    are gone (not importable) when the file is loaded, as on a user's machine."""
+    import importlib
+    import sys
+
+    (tmp_path / "foreign_module.py").write_text(PAYLOAD_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("foreign_module")
+    yield module
+    sys.modules.pop("foreign_module", None)
+
+
+def test_a_planted_payload_never_runs(foreign_classes, tmp_path):
+    import subprocess
+    import sys
+
+    marker = tmp_path / "payload_ran"
+    bad = tmp_path / "weights.pt"
+    model = build_model("bisenetv2", 11)
+    torch.save({"state_dict": model.state_dict(), "x": foreign_classes.Planted(marker)}, bad)
+    # loading in a fresh process where foreign_module is importable: the worst case
+    code = (
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+        "from bisenet_ros.models import CheckpointError, load_checkpoint\n"
+        "try:\n"
+        f"    load_checkpoint({str(bad)!r})\n"
+        "except CheckpointError as error:\n"
+        "    print(error)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert not marker.exists(), "the payload ran"
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "refused to load" in run.stdout and "posix.system" in run.stdout, run.stdout
+
+
+def test_non_tensor_training_meta_is_skipped_and_weights_load(foreign_classes, tmp_path):
+    """mmsegmentation-style checkpoints pickle config objects in ``meta``: the weights load."""
+    import sys
+
+    model = build_model("bisenetv2", 11).eval()
+    path = tmp_path / "mmseg_style.pth"
+    meta = {"cfg": foreign_classes.TrainingMeta()}
+    torch.save({"meta": meta, "state_dict": model.state_dict()}, path)
+    sys.modules.pop("foreign_module")  # the class is not importable where the file is used
+    loaded, _ = load_checkpoint(path)
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+
+@pytest.mark.parametrize("content", [b"", b"PK\x03\x04 truncated zip", b"\x80\x02garbage"])
+def test_damaged_files_say_so(tmp_path, content):
+    path = tmp_path / "damaged.pt"
+    path.write_bytes(content)
+    with pytest.raises(CheckpointError, match=r"cannot read .*damaged\.pt as a PyTorch checkpoint"):
+        load_checkpoint(path)

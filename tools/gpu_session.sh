@@ -57,11 +57,12 @@ if [ -f $RUN/final.pt ]; then
   cp $RUN/final.pt "$OUT/final.pt"
 elif [ -f $RUN/last.pt ]; then
   $py - "$RUN/last.pt" "$OUT/last_weights.pt" <<'PY'
-import sys, torch
+import sys
 from bisenet_ros.manifest import Manifest
 from bisenet_ros.models import build_model, save_checkpoint
+from bisenet_ros.models.checkpoint import NUMPY_ARRAY_GLOBALS, safe_torch_load
 from bisenet_ros.training.trainer import without_aux_heads
-state = torch.load(sys.argv[1], map_location="cpu", weights_only=False)  # our own file
+state = safe_torch_load(sys.argv[1], allow=NUMPY_ARRAY_GLOBALS)
 manifest = Manifest.from_dict(state["manifest"])
 model = build_model(manifest.arch, manifest.num_classes, aux_heads=True, variant=manifest.variant)
 model.load_state_dict(state["model"])

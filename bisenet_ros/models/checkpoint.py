@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import re
 import tempfile
 from pathlib import Path
@@ -144,22 +145,70 @@ def mmseg_v1_name(key: str) -> str:
 # --- reading ----------------------------------------------------------------------------
 
 
-def _torch_load(path: Path) -> object:
+# Globals a training state (``last.pt``) holds besides tensors: numpy's RNG state arrays.
+NUMPY_ARRAY_GLOBALS = ("numpy._core.multiarray._reconstruct", "numpy.core.multiarray._reconstruct",
+                       "numpy.ndarray", "numpy.dtype", "numpy.dtypes.UInt32DType")  # fmt: skip
+
+
+def _inert(name: str) -> type:
+    """A stand-in for the pickled class or function ``name``: building it runs nothing."""
+
+    class Inert:
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def __setstate__(self, state) -> None:
+            pass
+
+        def __repr__(self) -> str:
+            return f"<not loaded: {name}>"
+
+    Inert.__name__ = Inert.__qualname__ = name.rsplit(".", 1)[-1]
+    return Inert
+
+
+def _real(name: str) -> object | None:
+    module, _, attribute = name.rpartition(".")
     try:
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as safe_error:  # noqa: BLE001 - retried below, then reported
-        # mmsegmentation checkpoints pickle their training meta (config objects); only the
-        # tensors are used, but reading them needs the full unpickler.
-        log.warning(
-            "%s is not a plain tensor pickle (%s); reading it as a full pickle: "
-            "only load checkpoints you trust",
-            path,
-            str(safe_error).splitlines()[0],
-        )
+        return getattr(__import__(module, fromlist=[attribute]), attribute)
+    except (ImportError, AttributeError):
+        return None
+
+
+def safe_torch_load(path: str | Path, allow: tuple[str, ...] = ()) -> object:
+    """``torch.load`` that never runs code from the file.
+
+    PyTorch's weights-only unpickler reads tensors and plain containers. Anything else in
+    the pickle (mmsegmentation's training ``meta``, or a planted ``os.system``) is named by
+    ``get_unsafe_globals_in_checkpoint`` without being loaded and is replaced by an inert
+    stand-in, so its tensors still load and nothing it names is imported or called; the
+    globals in ``allow`` load as themselves (numpy arrays in our own training states).
+    """
+    path = Path(path)
+    unknown: list[str] = []
+    try:
         try:
-            return torch.load(path, map_location="cpu", weights_only=False)
-        except Exception as error:
-            raise CheckpointError(f"cannot read checkpoint {path}: {error}") from error
+            return torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError:
+            unknown = torch.serialization.get_unsafe_globals_in_checkpoint(path)
+        stand_ins = [(_inert(name), name) for name in unknown if name not in allow]
+        stand_ins += [obj for obj in map(_real, allow) if obj is not None]
+        if any(name not in allow for name in unknown):
+            log.info("%s: not loaded (not tensors): %s", path, ", ".join(unknown))
+        with torch.serialization.safe_globals(stand_ins):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:  # PyTorch blocks e.g. os, subprocess outright
+        raise CheckpointError(
+            f"refused to load {path}: it calls {', '.join(unknown)} when unpickled, which "
+            "could run code; a checkpoint holds tensors (save model.state_dict())"
+        ) from error
+    except Exception as error:  # noqa: BLE001 - any failure of a damaged file, said plainly
+        size = path.stat().st_size if path.is_file() else 0
+        what = "it is empty" if size == 0 else f"{type(error).__name__}: {error}".splitlines()[0]
+        raise CheckpointError(
+            f"cannot read {path} as a PyTorch checkpoint ({what}); is it damaged or "
+            "truncated? Use the file torch.save / bisenet train wrote"
+        ) from error
 
 
 def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], str, str, Manifest | None]:
@@ -167,7 +216,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], str, str
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
-    obj = _torch_load(path)
+    obj = safe_torch_load(path)
     if isinstance(obj, dict) and obj.get("format") == FORMAT:
         manifest = Manifest.from_dict(obj["manifest"])
         return _float32(obj["state_dict"]), manifest.arch, FORMAT, manifest

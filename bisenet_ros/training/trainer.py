@@ -25,7 +25,12 @@ from tqdm import tqdm
 
 from ..manifest import Manifest
 from ..models import build_model, load_checkpoint, save_checkpoint
-from ..models.checkpoint import CLASSIFIER, atomic_torch_save
+from ..models.checkpoint import (
+    CLASSIFIER,
+    NUMPY_ARRAY_GLOBALS,
+    atomic_torch_save,
+    safe_torch_load,
+)
 from . import distributed
 from .datasets import ClassTable, build_dataset
 from .evaluation import evaluate
@@ -226,9 +231,9 @@ class Trainer:
     def _load_state(self, path: Path) -> None:
         if not path.is_file():
             raise FileNotFoundError(f"--resume: no training state at {path}")
-        # Our own file; RNG states are not plain tensors, so the full unpickler is needed.
-        state = torch.load(path, map_location="cpu", weights_only=False)
-        if state.get("format") != STATE_FORMAT:
+        # numpy's RNG state is the one non-tensor the file holds; nothing else is loaded
+        state = safe_torch_load(path, allow=NUMPY_ARRAY_GLOBALS)
+        if not isinstance(state, dict) or state.get("format") != STATE_FORMAT:
             raise ValueError(f"{path} is not a training state written by bisenet train")
         distributed.unwrap(self.model).load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
