@@ -356,13 +356,21 @@ def test_large_frames_from_a_default_fast_dds_camera_are_diagnosed(probe, node, 
 
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 
-    from bisenet_ros.ros.transport import USER_SETTINGS, profile_variables
+    from bisenet_ros.ros.transport import USER_SETTINGS, fastdds_generation, profile_variables
+
+    if fastdds_generation() == 2:
+        pytest.skip(
+            "Fast DDS 2 (Jazzy, Humble) delivers these frames in some runs and not in others "
+            "(seen on the Jazzy leg: /diagnostics stays ok, so frames arrive), so there is no "
+            "reliably starving input to diagnose; this is Fast DDS 3's behaviour"
+        )
 
     # with the profile on both sides the same frame size arrives
     big = cv2.resize(frames[0], (1024, 1024))
     assert send(probe, probe.frame(big, frame_id="big")).header.frame_id == "big"
 
-    assert probe.set_parameters(NODE, {"no_input_warning_s": 1.0})[0].successful
+    settings = {"no_input_warning_s": 1.0, "expected_rate_hz": 0.0}  # no other warning first
+    assert all(r.successful for r in probe.set_parameters(NODE, settings))
     env = {k: v for k, v in os.environ.items() if k not in USER_SETTINGS}
     (variable,) = profile_variables()  # the one this Fast DDS generation reads
     camera = subprocess.Popen([sys.executable, "-c", PUBLISHER, "15"], env=env)
@@ -376,7 +384,9 @@ def test_large_frames_from_a_default_fast_dds_camera_are_diagnosed(probe, node, 
         )
 
     try:
-        assert probe.spin_until(warned, 14.0), "no diagnostics warning"
+        if not probe.spin_until(warned, 14.0):
+            seen = [s.message for a in probe.received["/diagnostics"][-3:] for s in a.status]
+            raise AssertionError(f"no diagnostics warning: {seen}\n{node.log()[-1000:]}")
     finally:
         camera.kill()
         camera.wait()
