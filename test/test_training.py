@@ -229,7 +229,8 @@ def test_resume_after_a_kill_reaches_the_same_weights(tiny_camvid, tmp_path):
     assert 0 < reached < 20, "the run should have been killed mid-way"
     assert not (tmp_path / "b" / "final.pt").exists()
 
-    finish(bisenet_train(killed, "--resume"))
+    # an override right after --resume (argparse offers it to --resume as the path)
+    finish(bisenet_train(killed, "--resume", "train.checkpoint_every=3"))
     finish(reference)
     a, b = model_state(tmp_path / "a" / "last.pt"), model_state(tmp_path / "b" / "last.pt")
     for name in a:

@@ -64,8 +64,12 @@ def run_train(args: argparse.Namespace) -> int:
     from .config import load_config
     from .trainer import train
 
-    config = load_config(args.config, args.overrides)
-    resume = args.resume
+    overrides, resume = list(args.overrides), args.resume
+    if resume and "=" in resume and not Path(resume).exists():
+        # `--resume train.max_iter=N`: argparse took the override for --resume's path
+        overrides.insert(0, resume)
+        resume = "auto"
+    config = load_config(args.config, overrides)
     if resume == "auto":
         resume = Path(config["train"]["out_dir"]) / "last.pt"
     metrics = train(config, resume)
