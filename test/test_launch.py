@@ -147,15 +147,12 @@ def answered(probe, launch: Launch, inputs: dict[str, str], frame: np.ndarray) -
         camera = cameras[image_topic]
         assert probe.wait_for_subscribers(camera, timeout=60), launch.log()[-3000:]
         assert probe.wait_for_publishers(labels_topic, timeout=30), launch.log()[-3000:]
-        for _ in range(20):
-            msg = probe.frame(frame, "rgb8", f"frame_of_{image_topic}")
-            camera.publish(msg)
-            labels = probe.wait_for(labels_topic, msg.header.stamp, timeout=1.0)
-            if labels is not None:
-                break
-        else:
-            raise AssertionError(f"no labels on {labels_topic}:\n{launch.log()[-3000:]}")
-        assert labels.header.frame_id == msg.header.frame_id
+        frame_id = f"frame_of_{image_topic}"
+        labels = probe.publish_until_answered(
+            camera, lambda frame_id=frame_id: probe.frame(frame, "rgb8", frame_id), labels_topic
+        )
+        assert labels is not None, f"no labels on {labels_topic}:\n{launch.log()[-3000:]}"
+        assert labels.header.frame_id == frame_id
         assert labels.encoding == "mono8" and (labels.height, labels.width) == SIZE
 
 
@@ -275,17 +272,12 @@ def test_ros2_param_lifecycle_and_topic_hz(probe, launch, frame, model_file):
     answered(probe, started, {"/image": "/segmentation"}, frame)
     camera = probe.camera("/image")
 
-    def labels_after(settle: float = 0.0) -> np.ndarray:
+    def labels_after() -> np.ndarray:
         from bisenet_ros.ros.harness import image_of
 
-        time.sleep(settle)
-        for _ in range(20):
-            msg = probe.frame(frame)
-            camera.publish(msg)
-            labels = probe.wait_for("/segmentation", msg.header.stamp, timeout=1.0)
-            if labels is not None:
-                return image_of(labels)
-        raise AssertionError(started.log()[-3000:])
+        labels = probe.publish_until_answered(camera, lambda: probe.frame(frame), "/segmentation")
+        assert labels is not None, started.log()[-3000:]
+        return image_of(labels)
 
     # a dynamic parameter takes effect on the next frame: a threshold no pixel reaches
     assert (labels_after() != 255).any()

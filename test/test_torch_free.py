@@ -75,14 +75,10 @@ def test_node_without_torch_runs_the_bundled_onnx(ros_env, camvid_dir, tmp_path)
             probe.record("/no_torch/segment_node/labels")
             camera = probe.camera("/no_torch/image")
             assert probe.wait_for_subscribers(camera, timeout=60), node.log()[-3000:]
-            for _ in range(20):
-                msg = probe.frame(frame)
-                camera.publish(msg)
-                labels = probe.wait_for("/no_torch/segment_node/labels", msg.header.stamp, 1.0)
-                if labels is not None:
-                    break
-            else:
-                raise AssertionError(node.log()[-3000:])
+            labels = probe.publish_until_answered(
+                camera, lambda: probe.frame(frame), "/no_torch/segment_node/labels"
+            )
+            assert labels is not None, node.log()[-3000:]
             ids = np.frombuffer(labels.data, np.uint8)
             assert ids.size == 360 * 480 and ids.max() < 11
     finally:

@@ -174,6 +174,17 @@ class Probe:
         self.spin_until(lambda: self.find(topic, stamp) is not None, timeout)
         return self.find(topic, stamp)
 
+    def publish_until_answered(self, camera, make_frame: Callable[[], Image], topic: str):
+        """Publish fresh frames until ``topic`` answers one (best effort may lose a frame
+        while discovery settles); the answer, or None after 20 tries of a second each."""
+        for _ in range(20):
+            msg = make_frame()
+            camera.publish(msg)
+            answer = self.wait_for(topic, msg.header.stamp, timeout=1.0)
+            if answer is not None:
+                return answer
+        return None
+
     # --- services -----------------------------------------------------------------------
 
     def _call(self, srv_type, name: str, request, timeout: float):
