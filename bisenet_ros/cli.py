@@ -41,13 +41,22 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run a subcommand. A mistake the user can fix from its message alone (a missing file,
+    a bad value, a damaged model or config: ``OSError``/``ValueError``) is one ``error:`` line
+    and exit status 1; ``-v`` shows the traceback too."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(levelname)s %(name)s: %(message)s",
     )
-    return int(args.run(args) or 0)
+    try:
+        return int(args.run(args) or 0)
+    except (OSError, ValueError) as error:
+        if args.verbose:
+            raise
+        print(f"bisenet {args.command}: error: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

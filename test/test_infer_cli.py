@@ -165,19 +165,34 @@ def test_infer_on_folder_and_video(tmp_path, frames, model_file):
     assert not list((out / "b").glob("*.png"))
 
 
-def test_infer_rejects_unknown_topic(tmp_path, frames, model_file):
+def test_infer_rejects_unknown_topic(tmp_path, frames, model_file, capsys):
     write_bag(tmp_path / "drive", frames[:1], StoragePlugin.SQLITE3)
+    command = ["infer", str(model_file), str(tmp_path / "drive"), "-o", str(tmp_path / "o"),
+               "--topic", "/nope", "--cache-dir", str(tmp_path / "cache")]  # fmt: skip
+    assert main(command) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()  # one line, no traceback
+    assert line.startswith("bisenet infer: error: ") and "no image topic '/nope'" in line
     with pytest.raises(ValueError, match="no image topic '/nope'"):
-        main(
-            [
-                "infer",
-                str(model_file),
-                str(tmp_path / "drive"),
-                "-o",
-                str(tmp_path / "o"),
-                "--topic",
-                "/nope",
-                "--cache-dir",
-                str(tmp_path / "cache"),
-            ]
-        )
+        main(["-v", *command])  # -v: the exception itself, with its traceback
+
+
+@pytest.mark.parametrize(
+    "args, says",
+    [
+        (["infer", "no_such_model.pt", "frame.jpg", "-o", "out"], "model file not found"),
+        (["train", "--config", "no_such_config.yaml"], "no_such_config.yaml"),
+        (["export", "onnx", "no_such_weights.pt"], "no_such_weights.pt"),
+    ],
+)
+def test_ordinary_mistakes_are_one_error_line(tmp_path, args, says):
+    """The real command: a missing file is one `error:` line on stderr and status 1."""
+    import subprocess
+    import sys
+
+    run = subprocess.run(
+        [sys.executable, "-m", "bisenet_ros.cli", *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    (line,) = run.stderr.strip().splitlines()
+    assert line.startswith(f"bisenet {args[0]}: error: ") and says in line, line

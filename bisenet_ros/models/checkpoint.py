@@ -36,7 +36,7 @@ AUX_HEAD = re.compile(r"^(aux\w+|conv_out16|conv_out32)\.")
 MAIN_CLASSIFIER = {"bisenetv1": "conv_out.conv_out.weight", "bisenetv2": "head.conv_out.1.weight"}
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(ValueError):
     """A checkpoint cannot be read or does not fit the network."""
 
 
