@@ -14,7 +14,14 @@ setup(
     package_data={"bisenet_ros": ["weights/*.pt", "weights/*.onnx", "weights/*.yaml"]},
     license="MIT",
     python_requires=">=3.10",
-    install_requires=["numpy", "opencv-python-headless>=4.8", "PyYAML", "tqdm", "onnxruntime"],
+    install_requires=[
+        "numpy",
+        "opencv-python-headless>=4.8",
+        "simplejpeg",
+        "PyYAML",
+        "tqdm",
+        "onnxruntime",
+    ],
     extras_require={
         "train": ["torch>=2.1", "onnx", "onnxscript", "tensorboard"],
         "bag": ["rosbags"],

@@ -128,6 +128,7 @@ def test_array_to_image_round_trip(rgb):
         (Image(width=4, height=4, encoding="rgb8", step=5, data=bytes(20)), "data_length"),
         (Image(width=0, height=0, encoding="rgb8", step=0, data=b""), "empty"),
         (Image(width=100_000, height=100_000, encoding="mono8", step=100_000), "too_large"),
+        (Image(width=5, height=2, encoding="yuv422", step=10, data=bytes(20)), "odd_width"),
     ],
 )
 def test_bad_raw_frames(msg, reason):
@@ -144,16 +145,59 @@ def test_compressed(rgb):
     ok, png = cv2.imencode(".png", rgb)
     assert compressed_size(png.tobytes()) == (320, 240)
 
-    for corrupt in (jpeg.tobytes()[:2000], jpeg.tobytes()[:200] + bytes(300) + b"\xff\xd9"):
+
+
+def jpeg_of(rgb) -> bytes:
+    return cv2.imencode(".jpg", rgb[..., ::-1])[1].tobytes()
+
+
+def corrupt_inside_scan(jpeg: bytes) -> bytes:
+    """Half the entropy-coded data replaced by zeros, every marker intact (EOI included):
+    OpenCV returns a partly grey image for it and only libjpeg's stderr says why."""
+    start = jpeg.index(b"\xff\xda")
+    middle = (start + len(jpeg)) // 2
+    return jpeg[:middle] + bytes(len(jpeg) - 2 - middle) + b"\xff\xd9"
+
+
+@pytest.mark.parametrize(
+    "make, fmt, reason",
+    [
+        (lambda j: j[:2000], "jpeg", "corrupt"),  # truncated, no end-of-image marker
+        (lambda j: j[: len(j) // 2] + b"\xff\xd9", "jpeg", "corrupt"),  # truncated, EOI kept
+        (corrupt_inside_scan, "jpeg", "corrupt"),
+        (lambda j: b"\xff\xd8garbage", "jpeg", "corrupt"),
+        (lambda j: b"not an image", "jpeg", "decode"),
+        (lambda j: b"", "jpeg", "empty"),
+        (lambda j: j, "png", "format"),  # mislabelled
+        (lambda j: j, "compressedDepth png", "format"),
+        (lambda j: j, "h264", "format"),
+    ],
+)
+def test_bad_compressed_frames(rgb, make, fmt, reason):
+    data = make(jpeg_of(rgb))
+    if reason == "corrupt" and data.startswith(b"\xff\xd8\xff"):
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        assert decoded is None or decoded.shape == (240, 320, 3)  # what OpenCV would make of it
+    with pytest.raises(ImageError) as error:
+        compressed_to_array(CompressedImage(format=fmt, data=data))
+    assert error.value.reason == reason
+
+
+def test_corrupt_png_is_rejected(rgb):
+    png = cv2.imencode(".png", rgb)[1].tobytes()
+    for data in (png[: len(png) // 2], png[:100] + bytes(200) + png[300:]):
         with pytest.raises(ImageError) as error:
-            compressed_to_array(CompressedImage(format="jpeg", data=corrupt))
-        assert error.value.reason == "decode"
-    with pytest.raises(ImageError) as error:
-        compressed_to_array(CompressedImage(format="jpeg", data=b"not an image"))
-    assert error.value.reason == "decode"
-    with pytest.raises(ImageError) as error:
-        compressed_to_array(CompressedImage(format="jpeg", data=b""))
-    assert error.value.reason == "empty"
+            compressed_to_array(CompressedImage(format="png", data=data))
+        assert error.value.reason == "corrupt"
+
+
+def test_image_transport_formats_are_understood(rgb):
+    for fmt in ("", "jpeg", "bgr8; jpeg compressed bgr8", "rgb8; jpeg compressed bgr8"):
+        image, _ = compressed_to_array(CompressedImage(format=fmt, data=jpeg_of(rgb)))
+        assert image.shape == (240, 320, 3)
+    png = cv2.imencode(".png", rgb)[1].tobytes()
+    image, _ = compressed_to_array(CompressedImage(format="rgb8; png compressed rgb8", data=png))
+    assert image.shape == (240, 320, 3)
 
 
 def test_jpeg_bomb_rejected_from_its_header(rgb):

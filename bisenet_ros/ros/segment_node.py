@@ -4,9 +4,11 @@ configure loads and warms up the model and creates the publishers, activate subs
 starts the worker, deactivate unsubscribes, cleanup releases the model. With ``autostart``
 (the default) it configures and activates itself like a plain node.
 
-Subscription callbacks only keep each camera's newest frame; one worker thread decodes,
-runs all frames that are waiting in one batch, and publishes. Frames replaced before the
-worker took them, or older than ``max_input_age_ms``, are dropped and counted.
+Subscription callbacks check each frame's header and stamp (``input_checks``) and keep each
+camera's newest good frame; one worker thread decodes, runs all frames that are waiting in
+one batch, and publishes. Every frame without an answer is counted under its reason and
+each reason is logged (``reason_log``); ``/diagnostics`` says whether anything is published
+and why not (``diagnostics``).
 """
 
 from __future__ import annotations
@@ -18,16 +20,15 @@ import signal
 import sys
 import threading
 import time
-from collections import Counter, deque
-from dataclasses import dataclass, field
-from typing import NamedTuple
+from collections import deque
 
 import cv2
 import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from nav_msgs.msg import OccupancyGrid
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
@@ -36,11 +37,15 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from bisenet_ros.msg import SegmentationInfo
 
+from . import diagnostics
 from . import params as P
+from .camera import Camera, Frame, Problem
 from .compat import SubscriptionEventCallbacks
-from .image_cdr import RawImage, parse_image, serialize_image
+from .image_cdr import serialize_image
 from .image_conversion import ImageError, compressed_to_array, image_to_array, to_rgb
-from .transport import apply_default_profile, no_input_hint
+from .input_checks import SUPERSEDED, age_ms, arrival_problem, checked_message, pickup_problem
+from .reason_log import ReasonLog
+from .transport import apply_default_profile
 
 VIEWS = ("labels", "labels_color", "overlay", "confidence", "drivable_mask")
 TOGGLE = {
@@ -52,72 +57,6 @@ TOGGLE = {
     "drivable_grid": "publish_drivable_grid",
     "camera_info": "publish_camera_info",
 }
-LOG_THROTTLE_S = 5.0
-
-
-@dataclass
-class Camera:
-    """One camera's topics, newest waiting frame and counters."""
-
-    namespace: str  # as configured: relative to the node's namespace, or absolute
-    image_topic: str  # leaf under the namespace, with /compressed for compressed input
-    compressed: bool = False
-    output_group: str = ""  # outputs under ~/<output_group>/; '' when the node has one camera
-    publishers: dict = field(default_factory=dict)
-    subscriptions: list = field(default_factory=list)
-    pending: tuple | None = None  # (msg, monotonic receive time)
-    camera_info: CameraInfo | None = None
-    received: int = 0
-    processed: int = 0
-    superseded: int = 0
-    stale: int = 0
-    rejected: Counter = field(default_factory=Counter)
-    last_reason: str = ""
-    last_views: tuple = ()  # views published for the last frame (read by diagnostics)
-    views_sending: list = field(default_factory=list)  # views published so far for this frame
-    input_times: deque = field(default_factory=lambda: deque(maxlen=100))
-    output_times: deque = field(default_factory=lambda: deque(maxlen=100))
-    last_input_age_ms: float = float("nan")
-    last_receive: float = 0.0
-    waiting_since: float = 0.0  # when a publisher was first seen without frames
-
-    @property
-    def name(self) -> str:
-        return self.namespace.strip("/")
-
-    @property
-    def input_topic(self) -> str:
-        return self.input(self.image_topic)
-
-    def input(self, leaf: str) -> str:
-        """An input topic in the camera's namespace."""
-        return f"{self.namespace.rstrip('/')}/{leaf}" if self.namespace else leaf
-
-    def output(self, leaf: str) -> str:
-        """An output topic: ~/<leaf> for a node's only camera, else ~/<camera>/<leaf>."""
-        return f"~/{self.output_group}/{leaf}" if self.output_group else f"~/{leaf}"
-
-    @property
-    def dropped(self) -> int:
-        return self.superseded + self.stale
-
-
-class Frame(NamedTuple):
-    """A decoded frame on its way through the worker."""
-
-    camera: Camera
-    msg: RawImage | CompressedImage
-    received: float  # monotonic time of the callback
-    image: np.ndarray
-    order: str  # channel order of ``image``: rgb or bgr
-
-
-def _rate(times: deque, now: float) -> float:
-    """Messages per second over the last (up to) 100 events within 5 s."""
-    recent = [t for t in times if now - t < 5.0]
-    if len(recent) < 2:
-        return 0.0
-    return (len(recent) - 1) / max(recent[-1] - recent[0], 1e-6)
 
 
 class SegmentNode(LifecycleNode):
@@ -141,8 +80,13 @@ class SegmentNode(LifecycleNode):
         self._overhead_ms: deque = deque(maxlen=20)  # the same minus the segment() call
         self._batch_sizes: deque = deque(maxlen=100)
         self._configured = False
+        self._frame_log = ReasonLog(self.get_logger(), period_s=5.0)
+        self._input_log = ReasonLog(self.get_logger(), period_s=30.0)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self.create_timer(1.0, self._publish_diagnostics)
+        # steady time: with use_sim_time and no /clock, a ROS-time timer would never fire
+        self.create_timer(
+            1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
+        )
 
     # --- parameters ---------------------------------------------------------------------
 
@@ -286,7 +230,7 @@ class SegmentNode(LifecycleNode):
                     P.reliability_qos("best_effort", 1),
                 )
             )
-        camera.waiting_since = 0.0
+        camera.matched_publishers, camera.matched_since = 0, time.monotonic()
         self.get_logger().info(f"subscribed to {self.resolve_topic_name(camera.input_topic)}")
 
     def _stop(self) -> None:
@@ -314,12 +258,33 @@ class SegmentNode(LifecycleNode):
     def _on_image(self, camera: Camera, msg: bytes | CompressedImage) -> None:
         now = time.monotonic()
         with self._lock:
-            if camera.pending is not None:
-                camera.superseded += 1
-            camera.pending = (msg, now)
             camera.received += 1
             camera.last_receive = now
             camera.input_times.append(now)
+        try:
+            self._admit(camera, msg, now)
+        except Exception as error:  # a bug must not stop the executor; count and say so
+            self._count(camera, camera.rejected, Problem("internal_error", repr(error)), "error")
+
+    def _admit(self, camera: Camera, msg: bytes | CompressedImage, now: float) -> None:
+        """Make a frame the camera's pending one, unless its header or stamp rules it out."""
+        try:
+            checked = checked_message(msg, self._value("max_input_pixels"))
+        except ImageError as error:
+            self._count(camera, camera.rejected, Problem(error.reason, str(error)))
+            return
+        age = self._age_ms(checked)
+        camera.last_input_age_ms = float("nan") if age is None else age
+        clock = self.get_clock()
+        waiting_for_clock = clock.ros_time_is_active and clock.now().nanoseconds == 0
+        problem = arrival_problem(age, self._value("max_input_age_ms"), waiting_for_clock)
+        if problem:
+            self._count(camera, camera.dropped, problem)
+            return
+        with self._lock:
+            if camera.pending is not None:
+                self._count(camera, camera.dropped, SUPERSEDED, level="info")
+            camera.pending = (checked, now)
             self._lock.notify()
 
     def _on_info(self, camera: Camera, msg: CameraInfo) -> None:
@@ -351,28 +316,21 @@ class SegmentNode(LifecycleNode):
             try:
                 self._process(batch)
             except Exception as error:  # a bug must not kill the worker; say so loudly
-                self.get_logger().error(
-                    f"frame processing failed: {error!r}", throttle_duration_sec=LOG_THROTTLE_S
-                )
+                self._frame_log.report(("", "bug"), f"frame processing failed: {error!r}", "error")
 
-    def _input_age_ms(self, msg) -> float | None:
-        stamp = msg.header.stamp
-        if stamp.sec == 0 and stamp.nanosec == 0:
-            return None
-        now = self.get_clock().now().nanoseconds
-        return (now - (stamp.sec * 1_000_000_000 + stamp.nanosec)) / 1e6
+    def _age_ms(self, msg) -> float | None:
+        return age_ms(msg, self.get_clock().now().nanoseconds)
 
-    def _parse(
-        self, camera: Camera, msg: bytes | CompressedImage
-    ) -> RawImage | CompressedImage | None:
-        """Raw images arrive serialized: their fields, or None after counting why not."""
-        if not isinstance(msg, bytes):
-            return msg
-        try:
-            return parse_image(msg)
-        except ImageError as error:
-            self._reject(camera, error.reason, str(error))
-        return None
+    def _count(self, camera: Camera, counter, problem: Problem, level: str = "warning") -> None:
+        """Count a frame that gets no answer under its reason, and log the reason."""
+        counter[problem.reason] += 1
+        if problem is not SUPERSEDED:
+            camera.note_problem(problem, time.monotonic())
+        verb = "rejected" if counter is camera.rejected else "dropped"
+        topic = self.resolve_topic_name(camera.input_topic)
+        self._frame_log.report(
+            (camera.name, problem.reason), f"{verb} a frame on {topic}: {problem.detail}", level
+        )
 
     def _decode(self, camera: Camera, msg) -> tuple[np.ndarray, str] | None:
         """The frame as an array, or None after counting and logging why it is unusable."""
@@ -382,30 +340,17 @@ class SegmentNode(LifecycleNode):
                 return compressed_to_array(msg, max_pixels)
             return image_to_array(msg, max_pixels)
         except ImageError as error:
-            self._reject(camera, error.reason, str(error))
+            self._count(camera, camera.rejected, Problem(error.reason, str(error)))
         except Exception as error:  # e.g. a decoder crash on hostile data
-            self._reject(camera, "decode", repr(error))
+            self._count(camera, camera.rejected, Problem("decode", repr(error)))
         return None
 
-    def _reject(self, camera: Camera, reason: str, detail: str) -> None:
-        camera.rejected[reason] += 1
-        camera.last_reason = detail
-        self.get_logger().warning(
-            f"rejected a frame on {camera.input_topic}: {detail}",
-            throttle_duration_sec=LOG_THROTTLE_S,
-        )
-
     def _process(self, batch: list) -> None:
-        max_age = self._value("max_input_age_ms")
         frames = []
-        for camera, received_msg, received in batch:
-            msg = self._parse(camera, received_msg)
-            if msg is None:
-                continue
-            age = self._input_age_ms(msg)
-            camera.last_input_age_ms = float("nan") if age is None else age
-            if max_age > 0 and age is not None and age > max_age:
-                camera.stale += 1
+        for camera, msg, received in batch:
+            problem = pickup_problem(self._age_ms(msg), self._value("max_input_age_ms"))
+            if problem:
+                self._count(camera, camera.dropped, problem)
                 continue
             decoded = self._decode(camera, msg)
             if decoded is not None:
@@ -426,7 +371,7 @@ class SegmentNode(LifecycleNode):
                 for frame in group:
                     self._segment_and_publish([frame], order)
                 return
-            self._reject(group[0].camera, "segmenter", str(error))
+            self._count(group[0].camera, group[0].camera.rejected, Problem("segmenter", str(error)))
             return
         self._batch_sizes.append(len(group))
         for frame, result in zip(group, results, strict=True):
@@ -489,7 +434,7 @@ class SegmentNode(LifecycleNode):
         timing["postprocess_ms"] = (
             timing.get("postprocess_ms", 0.0) + (time.perf_counter() - t0) * 1e3
         )
-        age = self._input_age_ms(frame.msg)
+        age = self._age_ms(frame.msg)
         timing["total_latency_ms"] = (now - frame.received) * 1e3 if age is None else age
         self._inference_ms.append(timing.get("inference_ms", 0.0))
         self._node_ms.append((now - frame.received) * 1e3)
@@ -602,7 +547,7 @@ class SegmentNode(LifecycleNode):
         info.postprocess_ms = float(timing.get("postprocess_ms", 0.0))
         info.total_latency_ms = float(timing["total_latency_ms"])
         info.frames_processed = camera.processed
-        info.frames_dropped = camera.dropped
+        info.frames_dropped = sum(camera.dropped.values())
         info.frames_rejected = sum(camera.rejected.values())
         return info
 
@@ -626,64 +571,48 @@ class SegmentNode(LifecycleNode):
         self._diagnostics.publish(array)
 
     def _camera_status(self, camera: Camera, now: float) -> DiagnosticStatus:
-        in_rate, out_rate = _rate(camera.input_times, now), _rate(camera.output_times, now)
-        level, message = DiagnosticStatus.OK, "ok"
-        expected = self._value("expected_rate_hz")
-        starving = self._check_starving(camera, now)
-        if not camera.subscriptions:
-            level, message = DiagnosticStatus.OK, "inactive"
-        elif starving:
-            level, message = DiagnosticStatus.WARN, starving
-        elif expected > 0 and out_rate < expected:
-            level = DiagnosticStatus.WARN
-            message = f"output {out_rate:.1f} Hz below expected {expected:.1f} Hz"
-        inference = np.mean(self._inference_ms) if self._inference_ms else float("nan")
+        topic = self.resolve_topic_name(camera.input_topic)
+        active = bool(camera.subscriptions)
+        publishers = self.count_publishers(topic) if active else 0
+        if publishers != camera.matched_publishers:
+            camera.matched_publishers, camera.matched_since = publishers, now
+        assessment = diagnostics.assess(
+            camera,
+            now,
+            topic,
+            active,
+            self._value("no_input_warning_s"),
+            self._value("expected_rate_hz"),
+        )
+        if assessment.key in (
+            "never_arrived",
+            "stopped",
+        ):  # frame problems are logged as they happen
+            level = "warning" if assessment.key == "never_arrived" else "info"
+            self._input_log.report((camera.name, assessment.key), assessment.message, level)
+        segmenter = self._segmenter
         values = {
-            "input_topic": self.resolve_topic_name(camera.input_topic),
-            "input_rate_hz": f"{in_rate:.2f}",
-            "output_rate_hz": f"{out_rate:.2f}",
-            "input_age_ms": f"{camera.last_input_age_ms:.1f}",
-            "inference_ms_mean": f"{inference:.1f}",
-            "node_latency_ms_mean_last20": f"{np.mean(self._node_ms) if self._node_ms else 0:.1f}",
-            "node_overhead_ms_mean_last20": (
-                f"{np.mean(self._overhead_ms) if self._overhead_ms else 0:.2f}"
-            ),
-            "batch_size_mean": f"{np.mean(self._batch_sizes) if self._batch_sizes else 0:.2f}",
+            "input_topic": topic,
+            **diagnostics.counters(camera, now),
+            "inference_ms_mean": f"{_mean(self._inference_ms, float('nan')):.1f}",
+            "node_latency_ms_mean_last20": f"{_mean(self._node_ms):.1f}",
+            "node_overhead_ms_mean_last20": f"{_mean(self._overhead_ms):.2f}",
+            "batch_size_mean": f"{_mean(self._batch_sizes):.2f}",
             "batch_size_max": str(max(self._batch_sizes, default=0)),
-            "frames_received": str(camera.received),
-            "frames_processed": str(camera.processed),
-            "frames_dropped_superseded": str(camera.superseded),
-            "frames_dropped_too_old": str(camera.stale),
-            "frames_rejected": str(sum(camera.rejected.values())),
-            "rejected_by_reason": ", ".join(f"{k}={v}" for k, v in camera.rejected.items()),
-            "last_rejection": camera.last_reason,
-            "views_published": ", ".join(camera.last_views),
-            "backend": self._segmenter.backend if self._segmenter else "",
-            "precision": self._segmenter.precision if self._segmenter else "",
+            "backend": segmenter.backend if segmenter else "",
+            "precision": segmenter.precision if segmenter else "",
             "model": self._model_path,
         }
-        return DiagnosticStatus(
-            level=level,
-            name=f"{self.get_name()}: {camera.name or 'camera'}",
-            message=message,
-            hardware_id=self.get_fully_qualified_name(),
-            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        return diagnostics.status(
+            f"{self.get_name()}: {camera.name or 'camera'}",
+            self.get_fully_qualified_name(),
+            assessment,
+            values,
         )
 
-    def _check_starving(self, camera: Camera, now: float) -> str:
-        """A warning when a publisher is matched but nothing arrives (Fast DDS defaults)."""
-        topic = self.resolve_topic_name(camera.input_topic)
-        publishers = self.count_publishers(topic) if camera.subscriptions else 0
-        if publishers == 0:
-            camera.waiting_since = 0.0
-            return ""
-        camera.waiting_since = camera.waiting_since or now
-        waited = now - max(camera.waiting_since, camera.last_receive)
-        if waited < self._value("no_input_warning_s"):
-            return ""
-        hint = no_input_hint(topic, publishers, waited)
-        self.get_logger().warning(hint, throttle_duration_sec=30.0)
-        return hint
+
+def _mean(values: deque, empty: float = 0.0) -> float:
+    return float(np.mean(values)) if values else empty
 
 
 def _autostart(node: SegmentNode) -> bool:

@@ -1,0 +1,112 @@
+"""One camera's ``/diagnostics`` status: a level that says whether anything is published,
+and a message that names the cause.
+
+OK: outputs are being published (or the node is inactive). WARN: no input (no publisher,
+frames never arrived, frames stopped), some frames unusable, or output below
+``expected_rate_hz``. ERROR: frames arrive but nothing has been published for
+``RATE_WINDOW_S``.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+
+from .camera import RATE_WINDOW_S, Camera, rate
+from .transport import no_input_hint
+
+OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+
+
+class Assessment(NamedTuple):
+    level: bytes
+    key: str  # stable name of the situation, for throttled logging
+    message: str
+
+
+def assess(
+    camera: Camera,
+    now: float,
+    topic: str,
+    active: bool,
+    no_input_warning_s: float,
+    expected_rate_hz: float,
+) -> Assessment:
+    """The camera's situation, worst first."""
+    if not active:
+        return Assessment(OK, "inactive", "inactive")
+    publishers = camera.matched_publishers
+    if publishers == 0 and now - camera.last_receive > RATE_WINDOW_S:
+        return Assessment(WARN, "no_publisher", f"no publisher on {topic}: nothing to segment")
+    silent = now - max(camera.last_receive, camera.matched_since)
+    if publishers and silent >= no_input_warning_s:
+        if camera.last_receive < camera.matched_since:  # nothing from the current publishers
+            return Assessment(WARN, "never_arrived", no_input_hint(topic, publishers, silent))
+        return Assessment(
+            WARN,
+            "stopped",
+            f"frames stopped arriving on {topic}: none for {now - camera.last_receive:.0f} s "
+            f"after {camera.received} received, {publishers} publisher(s) still matched "
+            "(camera paused or stopped?)",
+        )
+    last_output = camera.output_times[-1] if camera.output_times else None
+    recent_input = now - camera.last_receive < RATE_WINDOW_S
+    recent_problem = camera.last_problem and now - camera.last_problem_time < RATE_WINDOW_S
+    if recent_input and (last_output is None or now - last_output > RATE_WINDOW_S):
+        if recent_problem:
+            return Assessment(
+                ERROR,
+                camera.last_problem.reason,
+                f"nothing published: {camera.last_problem.detail}",
+            )
+        if last_output is not None:  # frames are waiting for a worker that does not answer
+            return Assessment(
+                ERROR,
+                "stalled",
+                f"nothing published for {now - last_output:.0f} s although frames arrive",
+            )
+    warnings = []  # (key, message): every current cause, so that none hides another
+    if recent_problem:
+        warnings.append((camera.last_problem.reason, camera.last_problem.detail))
+    out_rate = rate(camera.output_times, now)
+    if expected_rate_hz > 0 and out_rate < expected_rate_hz:
+        warnings.append(
+            ("slow", f"output {out_rate:.1f} Hz below expected {expected_rate_hz:.1f} Hz")
+        )
+    if warnings:
+        return Assessment(WARN, warnings[0][0], "; ".join(m for _, m in warnings))
+    return Assessment(OK, "ok", "ok")
+
+
+def counters(camera: Camera, now: float) -> dict[str, str]:
+    """The camera's rates and counters as diagnostic values."""
+    return {
+        "input_rate_hz": f"{rate(camera.input_times, now):.2f}",
+        "output_rate_hz": f"{rate(camera.output_times, now):.2f}",
+        "input_age_ms": f"{camera.last_input_age_ms:.1f}",
+        "frames_received": str(camera.received),
+        "frames_processed": str(camera.processed),
+        "frames_dropped": str(sum(camera.dropped.values())),
+        "dropped_by_reason": _by_reason(camera.dropped),
+        "frames_rejected": str(sum(camera.rejected.values())),
+        "rejected_by_reason": _by_reason(camera.rejected),
+        "last_problem": camera.last_problem.detail if camera.last_problem else "",
+        "views_published": ", ".join(camera.last_views),
+    }
+
+
+def _by_reason(counts) -> str:
+    return ", ".join(f"{reason}={n}" for reason, n in sorted(counts.items()))
+
+
+def status(
+    name: str, hardware_id: str, assessment: Assessment, values: dict[str, str]
+) -> DiagnosticStatus:
+    return DiagnosticStatus(
+        level=assessment.level,
+        name=name,
+        message=assessment.message,
+        hardware_id=hardware_id,
+        values=[KeyValue(key=k, value=v) for k, v in values.items()],
+    )
