@@ -12,6 +12,8 @@ from pathlib import Path
 
 import yaml
 
+from . import atomic
+
 ONNX_METADATA_KEY = "bisenet_ros.manifest"
 
 # Public class tables: (name, RGB colour).
@@ -151,7 +153,7 @@ class Manifest:
 
     def save(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
+        atomic.write_bytes(path, yaml.safe_dump(self.to_dict(), sort_keys=False).encode())
         return path
 
     @classmethod

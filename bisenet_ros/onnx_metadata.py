@@ -22,12 +22,23 @@ def set_manifest_metadata(proto: onnx.ModelProto, manifest: Manifest) -> None:
     entry.key, entry.value = ONNX_METADATA_KEY, manifest.to_json()
 
 
+def _load(path: str | Path) -> onnx.ModelProto:
+    """The graph without its weights' external data; ValueError for what is not ONNX."""
+    try:
+        proto = onnx.load(str(path), load_external_data=False)
+    except Exception as error:  # protobuf's DecodeError is no ValueError
+        raise ValueError(f"{path} is not a readable ONNX model: {error}") from None
+    if not proto.graph.node:  # protobuf reads an empty file as an empty model
+        raise ValueError(f"{path} is not an ONNX model: no graph (an empty or damaged file)")
+    return proto
+
+
 def read_onnx_manifest(path: str | Path) -> Manifest:
     """The manifest of an ONNX model: from its metadata, else from the sidecar file."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ONNX model not found: {path}")
-    proto = onnx.load(str(path), load_external_data=False)
+    proto = _load(path)
     for prop in proto.metadata_props:
         if prop.key == ONNX_METADATA_KEY:
             return Manifest.from_json(prop.value)
@@ -41,7 +52,7 @@ def read_onnx_manifest(path: str | Path) -> Manifest:
 
 def is_quantized(path: str | Path) -> bool:
     """Whether an ONNX graph holds quantised (QDQ or QOperator) nodes."""
-    model = onnx.load(str(path), load_external_data=False)
+    model = _load(path)
     return any(
         n.op_type in ("QuantizeLinear", "QLinearConv", "ConvInteger") for n in model.graph.node
     )

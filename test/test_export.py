@@ -190,3 +190,22 @@ def test_export_command_line(tmp_path):
     session = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
     assert [o.name for o in session.get_outputs()] == ["ids", "confidence"]
     assert session.get_inputs()[0].shape == ["batch", 3, 72, 100]
+
+
+def test_export_without_output_writes_to_the_current_directory(tmp_path):
+    """Never beside the weights: those may be the bundled ones, inside the installed package."""
+    import subprocess
+    import sys
+
+    weights_dir, work = tmp_path / "weights", tmp_path / "work"
+    weights_dir.mkdir()
+    work.mkdir()
+    weights = save_checkpoint(
+        weights_dir / "v2.pt", build_model("bisenetv2", 11), camvid_manifest("bisenetv2")
+    )
+    command = [sys.executable, "-m", "bisenet_ros.cli", "export", "onnx", str(weights),
+               "--size", "64", "96"]  # fmt: skip
+    result = subprocess.run(command, cwd=work, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert read_onnx_manifest(work / "v2.onnx").input_size == (64, 96)
+    assert sorted(p.name for p in weights_dir.iterdir()) == ["v2.pt"]

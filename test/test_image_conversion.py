@@ -124,11 +124,12 @@ def test_array_to_image_round_trip(rgb):
     "msg, reason",
     [
         (Image(width=4, height=4, encoding="32FC1", step=16, data=bytes(64)), "encoding"),
-        (Image(width=4, height=4, encoding="rgb8", step=12, data=bytes(10)), "data_length"),
-        (Image(width=4, height=4, encoding="rgb8", step=5, data=bytes(20)), "data_length"),
+        (Image(width=8, height=8, encoding="rgb8", step=24, data=bytes(10)), "data_length"),
+        (Image(width=8, height=8, encoding="rgb8", step=5, data=bytes(40)), "data_length"),
         (Image(width=0, height=0, encoding="rgb8", step=0, data=b""), "empty"),
         (Image(width=100_000, height=100_000, encoding="mono8", step=100_000), "too_large"),
-        (Image(width=5, height=2, encoding="yuv422", step=10, data=bytes(20)), "odd_width"),
+        (Image(width=33, height=8, encoding="yuv422", step=66, data=bytes(528)), "odd_width"),
+        (Image(width=320, height=4, encoding="rgb8", step=960, data=bytes(3840)), "too_small"),
     ],
 )
 def test_bad_raw_frames(msg, reason):
@@ -144,7 +145,6 @@ def test_compressed(rgb):
     assert order == "bgr" and np.abs(image[..., ::-1].astype(int) - rgb).mean() < 4
     ok, png = cv2.imencode(".png", rgb)
     assert compressed_size(png.tobytes()) == (320, 240)
-
 
 
 def jpeg_of(rgb) -> bytes:

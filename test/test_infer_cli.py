@@ -179,7 +179,7 @@ def test_infer_rejects_unknown_topic(tmp_path, frames, model_file, capsys):
 @pytest.mark.parametrize(
     "args, says",
     [
-        (["infer", "no_such_model.pt", "frame.jpg", "-o", "out"], "model file not found"),
+        (["infer", "no_such_model.pt", "frame.jpg", "-o", "out"], "input frame.jpg does not exist"),
         (["train", "--config", "no_such_config.yaml"], "no_such_config.yaml"),
         (["export", "onnx", "no_such_weights.pt"], "no_such_weights.pt"),
     ],

@@ -181,43 +181,6 @@ def test_every_encoding(probe, segmenter, frames, encoding):
     np.testing.assert_array_equal(labels(out), expected)
 
 
-def rejected(probe, frame) -> int:
-    """frames_rejected as ~/info reports it after a good frame."""
-    return send(probe, probe.frame(frame), f"{NODE}/info").frames_rejected
-
-
-def test_bad_frames_are_rejected_and_node_keeps_answering(probe, node, frames):
-    from rclpy.serialization import serialize_message
-    from sensor_msgs.msg import Image
-
-    good = frames[2]
-    count = rejected(probe, good)
-    cut_short = serialize_message(probe.frame(good))[:5000]  # serialized bytes, truncated
-    bad = [
-        cut_short,
-        Image(width=320, height=240, encoding="32FC1", step=1280, data=bytes(1280 * 240)),
-        Image(width=320, height=240, encoding="rgb8", step=960, data=bytes(100)),
-        Image(width=320, height=240, encoding="rgb8", step=100, data=bytes(100 * 240)),
-        Image(width=0, height=0, encoding="rgb8", step=0, data=b""),
-        Image(width=200_000, height=200_000, encoding="mono8", step=200_000, data=bytes(16)),
-    ]
-    for msg in bad:
-        # best effort, newest frame wins: a bad frame overtaken by the next one is dropped,
-        # not rejected; publish it again until the node has looked at it
-        for _ in range(5):
-            if isinstance(msg, Image):
-                msg.header.stamp = probe.node.get_clock().now().to_msg()
-            probe.image.publish(msg)
-            probe.spin_until(lambda: False, 0.3)
-            now = rejected(probe, good)
-            if now > count:
-                break
-        assert now == count + 1, msg if isinstance(msg, bytes) else msg.encoding
-        count = now
-    assert node.alive()
-    assert "rejected a frame" in node.log()
-
-
 def test_runtime_parameters_apply_without_restart(probe, frames):
     from bisenet_ros.ros.harness import image_of
 
@@ -267,7 +230,6 @@ def test_diagnostics(probe, frames):
     values = {kv.key: kv.value for kv in status.values}
     assert values["backend"] == "torch"
     assert int(values["frames_processed"]) > 0
-    assert int(values["frames_rejected"]) >= 5
     assert "input_rate_hz" in values and "inference_ms_mean" in values
     assert {"labels", "overlay", "labels_color", "drivable_mask"} <= set(
         values["views_published"].split(", ")

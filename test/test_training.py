@@ -94,7 +94,7 @@ def test_config_rejects_unknown_keys_and_applies_overrides(tmp_path):
     config = load_config(path, ["train.lr=0.2", "augment.crop_size=[64, 64]"])
     assert config["train"]["max_iter"] == 500 and config["train"]["lr"] == 0.2
     assert config["augment"]["crop_size"] == [64, 64]
-    with pytest.raises(ConfigError, match="'max_iters'"):
+    with pytest.raises(ConfigError, match=r"train.max_iters; did you mean train.max_iter\?"):
         load_config(write_config({"train": {"max_iters": 5}}, tmp_path / "bad.yaml"))
 
 

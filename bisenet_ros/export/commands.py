@@ -12,7 +12,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = targets.add_parser("onnx", help="ONNX graph (ONNX Runtime, TensorRT) with its manifest")
     p.add_argument("weights", type=Path, help="checkpoint: project format, CoinCheung or mmseg")
-    p.add_argument("-o", "--output", type=Path, help="ONNX file (default: beside the weights)")
+    p.add_argument("-o", "--output", type=Path, help="ONNX file (default: ./<weights name>.onnx)")
     p.add_argument(
         "--size",
         type=int,
@@ -45,7 +45,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--images", type=int, default=32, help="calibration frames to use")
     p.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="percentile")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="for a checkpoint")
-    p.add_argument("-o", "--output", type=Path, help="default: <model>.int8.onnx")
+    p.add_argument("-o", "--output", type=Path, help="default: ./<model name>.int8.onnx")
     p.set_defaults(run=run_int8)
 
     p = targets.add_parser("tensorrt", help="TensorRT engine, built ahead of time into the cache")
@@ -67,7 +67,7 @@ def run_onnx(args: argparse.Namespace) -> int:
 
     manifest = Manifest.load(args.manifest) if args.manifest else None
     model, manifest = load_checkpoint(args.weights, manifest=manifest)
-    output = args.output or args.weights.with_suffix(".onnx")
+    output = args.output or Path(args.weights.stem + ".onnx")  # never into the package
     export_onnx(
         model,
         manifest,
@@ -87,7 +87,7 @@ def _onnx_graph(model: Path, size: list[int] | None, cache: Path | None = None) 
 
     if model.suffix == ".onnx":
         if size:
-            raise SystemExit("--size applies to checkpoints; an ONNX graph has its size fixed")
+            raise ValueError("--size applies to checkpoints; an ONNX graph has its size fixed")
         return model
     return exported_onnx(model, tuple(size) if size else None, cache)
 
@@ -95,8 +95,10 @@ def _onnx_graph(model: Path, size: list[int] | None, cache: Path | None = None) 
 def run_int8(args: argparse.Namespace) -> int:
     from .quantize import quantize_onnx
 
+    if not args.calibration.is_dir():  # before the export, which takes a while
+        raise FileNotFoundError(f"calibration folder {args.calibration} does not exist")
     graph = _onnx_graph(args.model, args.size)
-    output = args.output or args.model.with_suffix(".int8.onnx")
+    output = args.output or Path(args.model.stem + ".int8.onnx")
     quantize_onnx(graph, output, args.calibration, num_images=args.images, method=args.method)
     print(f"wrote {output}")
     return 0

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .. import atomic
 from ..manifest import Manifest, sidecar_path
 from ..onnx_metadata import read_onnx_manifest
 
@@ -217,15 +216,8 @@ def build_engine(
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
         raise RuntimeError(f"TensorRT failed to build an engine for {onnx_path}")
-    _write_atomic(target, bytes(serialized))
-    build_info_path(target).write_text(json.dumps(asdict(spec), indent=2))
+    # sidecars first: an engine file exists only with its sidecars beside it
+    atomic.write_bytes(build_info_path(target), json.dumps(asdict(spec), indent=2).encode())
     manifest.save(sidecar_path(target))
+    atomic.write_bytes(target, bytes(serialized))
     return target
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)

@@ -72,7 +72,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
 
 def run_infer(args: argparse.Namespace) -> int:
-    from .infer import InferOptions, infer
+    from .infer import InferOptions, check_source, infer
 
     options = InferOptions(
         save=list(args.save),
@@ -84,6 +84,7 @@ def run_infer(args: argparse.Namespace) -> int:
         output_bag=args.output_bag,
         bag_storage=args.bag_storage,
     )
+    check_source(args.input, options)  # before the model: a typo costs no loading time
     segmenter = _segmenter(args)
     count = infer(segmenter, args.input, args.output, options)
     print(f"segmented {count} frames with {segmenter.backend} {segmenter.precision}")

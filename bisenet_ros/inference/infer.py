@@ -86,14 +86,26 @@ class _Outputs:
             self.video.release()
 
 
+def check_source(source: Path, options: InferOptions) -> None:
+    """Raise ValueError/FileNotFoundError for an input ``infer`` cannot read: run before the
+    model loads, so that a typo costs no loading time and creates no output folder."""
+    if not source.exists():
+        raise FileNotFoundError(f"input {source} does not exist")
+    if bag.is_bag(source):
+        bag.choose_topic(source, options.topic)
+        return
+    if options.output_bag:
+        raise ValueError("--output-bag needs a rosbag2 input")
+    sources.frames(source)  # lists a folder, opens a video: nothing is decoded yet
+
+
 def infer(segmenter: Segmenter, source: Path, output: Path, options: InferOptions) -> int:
     """Segment every frame of ``source`` into ``output``; returns the number of frames."""
+    check_source(source, options)
     outputs = _Outputs(segmenter, output, options)
     try:
         if bag.is_bag(source):
             return _infer_bag(source, outputs, options)
-        if options.output_bag:
-            raise ValueError("--output-bag needs a rosbag2 input")
         count, fps, frames = sources.frames(source)
         for name, image in tqdm(frames, total=count, unit="frame", disable=count < 2):
             outputs(name, image, fps)

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import replace
 from pathlib import Path
 
+from ..atomic import atomic_path
 from ..manifest import Manifest, sidecar_path
 from ..onnx_metadata import is_quantized, read_onnx_manifest
 from .backends.base import Backend
@@ -145,14 +145,9 @@ def quantized_onnx(fp32: Path, calibration_images: str | Path, cache=None) -> Pa
 
 def _atomic(target: Path, make) -> None:
     """Write ``target`` (and its manifest sidecar) via a temporary name, so a crash leaves none."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp)
-    try:
-        make(tmp)
-        os.replace(sidecar_path(tmp), sidecar_path(target))
-        os.replace(tmp, target)
-    finally:
-        tmp.unlink(missing_ok=True)
-        sidecar_path(tmp).unlink(missing_ok=True)
+    with atomic_path(target, suffix=".onnx") as tmp:
+        try:
+            make(tmp)
+            os.replace(sidecar_path(tmp), sidecar_path(target))
+        finally:
+            sidecar_path(tmp).unlink(missing_ok=True)

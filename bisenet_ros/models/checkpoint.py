@@ -11,15 +11,14 @@ start fresh, and a different ``num_classes`` re-initialises the classifiers; eac
 from __future__ import annotations
 
 import logging
-import os
 import pickle
 import re
-import tempfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from ..atomic import atomic_path
 from ..manifest import Manifest
 from .builder import build_model
 
@@ -389,11 +388,5 @@ def save_checkpoint(
 
 def atomic_torch_save(obj: object, path: Path) -> None:
     """``torch.save`` that never leaves a half-written file behind."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -50,8 +50,9 @@ class Camera:
     output_times: deque = field(default_factory=lambda: deque(maxlen=100))
     last_input_age_ms: float = float("nan")
     last_receive: float = 0.0
+    unanswered_since: float = 0.0  # first frame received after the last one answered; 0: none
     matched_publishers: int = 0  # publishers on the input topic at the last check
-    matched_since: float = 0.0  # when that number last changed
+    matched_since: float = 0.0  # when that number was last seen to grow
 
     @property
     def name(self) -> str:

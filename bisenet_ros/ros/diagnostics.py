@@ -3,8 +3,8 @@ and a message that names the cause.
 
 OK: outputs are being published (or the node is inactive). WARN: no input (no publisher,
 frames never arrived, frames stopped), some frames unusable, or output below
-``expected_rate_hz``. ERROR: frames arrive but nothing has been published for
-``RATE_WINDOW_S``.
+``expected_rate_hz``. ERROR: frames arrive but none has been answered for
+``RATE_WINDOW_S`` (1 s when a recent problem explains why).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from .camera import RATE_WINDOW_S, Camera, rate
 from .transport import no_input_hint
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
+PERIOD_S = 1.0  # one report per second
 
 
 class Assessment(NamedTuple):
@@ -41,7 +42,8 @@ def assess(
         return Assessment(WARN, "no_publisher", f"no publisher on {topic}: nothing to segment")
     silent = now - max(camera.last_receive, camera.matched_since)
     if publishers and silent >= no_input_warning_s:
-        if camera.last_receive < camera.matched_since:  # nothing from the current publishers
+        # a publisher is noticed up to one period after it appeared: nothing since then
+        if camera.last_receive < camera.matched_since - PERIOD_S:
             return Assessment(WARN, "never_arrived", no_input_hint(topic, publishers, silent))
         return Assessment(
             WARN,
@@ -50,22 +52,15 @@ def assess(
             f"after {camera.received} received, {publishers} publisher(s) still matched "
             "(camera paused or stopped?)",
         )
-    last_output = camera.output_times[-1] if camera.output_times else None
-    recent_input = now - camera.last_receive < RATE_WINDOW_S
     recent_problem = camera.last_problem and now - camera.last_problem_time < RATE_WINDOW_S
-    if recent_input and (last_output is None or now - last_output > RATE_WINDOW_S):
-        if recent_problem:
-            return Assessment(
-                ERROR,
-                camera.last_problem.reason,
-                f"nothing published: {camera.last_problem.detail}",
-            )
-        if last_output is not None:  # frames are waiting for a worker that does not answer
-            return Assessment(
-                ERROR,
-                "stalled",
-                f"nothing published for {now - last_output:.0f} s although frames arrive",
-            )
+    waiting = now - camera.unanswered_since if camera.unanswered_since else 0.0
+    # a frame may be in flight for a moment; a recent problem explains the wait sooner
+    if waiting > RATE_WINDOW_S or (recent_problem and waiting > 1.0):
+        reason = f": {camera.last_problem.detail}" if recent_problem else ""
+        key = camera.last_problem.reason if recent_problem else "stalled"
+        return Assessment(
+            ERROR, key, f"nothing published for {waiting:.0f} s although frames arrive{reason}"
+        )
     warnings = []  # (key, message): every current cause, so that none hides another
     if recent_problem:
         warnings.append((camera.last_problem.reason, camera.last_problem.detail))

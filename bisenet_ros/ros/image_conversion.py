@@ -29,6 +29,8 @@ import simplejpeg
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
+from bisenet_ros.inference.preprocess import MIN_SIDE
+
 # encoding -> (channels, bytes per channel); how each is turned into network input below.
 RAW_ENCODINGS = {
     "rgb8": (3, 1),
@@ -68,13 +70,15 @@ class ImageError(ValueError):
 
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
-        self.reason = reason
+        self.reason, self.detail = reason, detail
 
 
 def check_size(width: int, height: int, max_pixels: int) -> None:
-    """Reject empty and enormous images before any memory is touched."""
+    """Reject empty, tiny and enormous images before any memory is touched."""
     if width <= 0 or height <= 0:
         raise ImageError("empty", f"{width}x{height} image")
+    if min(width, height) < MIN_SIDE:
+        raise ImageError("too_small", f"{width}x{height} image: each side needs {MIN_SIDE} pixels")
     if width * height > max_pixels:
         raise ImageError("too_large", f"{width}x{height} exceeds max_input_pixels={max_pixels}")
 

@@ -85,7 +85,9 @@ class SegmentNode(LifecycleNode):
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         # steady time: with use_sim_time and no /clock, a ROS-time timer would never fire
         self.create_timer(
-            1.0, self._publish_diagnostics, clock=Clock(clock_type=ClockType.STEADY_TIME)
+            diagnostics.PERIOD_S,
+            self._publish_diagnostics,
+            clock=Clock(clock_type=ClockType.STEADY_TIME),
         )
 
     # --- parameters ---------------------------------------------------------------------
@@ -260,6 +262,7 @@ class SegmentNode(LifecycleNode):
         with self._lock:
             camera.received += 1
             camera.last_receive = now
+            camera.unanswered_since = camera.unanswered_since or now
             camera.input_times.append(now)
         try:
             self._admit(camera, msg, now)
@@ -271,7 +274,7 @@ class SegmentNode(LifecycleNode):
         try:
             checked = checked_message(msg, self._value("max_input_pixels"))
         except ImageError as error:
-            self._count(camera, camera.rejected, Problem(error.reason, str(error)))
+            self._count(camera, camera.rejected, Problem(error.reason, error.detail))
             return
         age = self._age_ms(checked)
         camera.last_input_age_ms = float("nan") if age is None else age
@@ -328,9 +331,8 @@ class SegmentNode(LifecycleNode):
             camera.note_problem(problem, time.monotonic())
         verb = "rejected" if counter is camera.rejected else "dropped"
         topic = self.resolve_topic_name(camera.input_topic)
-        self._frame_log.report(
-            (camera.name, problem.reason), f"{verb} a frame on {topic}: {problem.detail}", level
-        )
+        message = f"{verb} a frame on {topic} ({problem.reason}): {problem.detail}"
+        self._frame_log.report((camera.name, problem.reason), message, level)
 
     def _decode(self, camera: Camera, msg) -> tuple[np.ndarray, str] | None:
         """The frame as an array, or None after counting and logging why it is unusable."""
@@ -340,7 +342,7 @@ class SegmentNode(LifecycleNode):
                 return compressed_to_array(msg, max_pixels)
             return image_to_array(msg, max_pixels)
         except ImageError as error:
-            self._count(camera, camera.rejected, Problem(error.reason, str(error)))
+            self._count(camera, camera.rejected, Problem(error.reason, error.detail))
         except Exception as error:  # e.g. a decoder crash on hostile data
             self._count(camera, camera.rejected, Problem("decode", repr(error)))
         return None
@@ -430,6 +432,7 @@ class SegmentNode(LifecycleNode):
         camera = frame.camera
         camera.processed += 1
         camera.output_times.append(now)
+        camera.unanswered_since = 0.0
         timing = dict(result.timing)
         timing["postprocess_ms"] = (
             timing.get("postprocess_ms", 0.0) + (time.perf_counter() - t0) * 1e3
@@ -574,8 +577,9 @@ class SegmentNode(LifecycleNode):
         topic = self.resolve_topic_name(camera.input_topic)
         active = bool(camera.subscriptions)
         publishers = self.count_publishers(topic) if active else 0
-        if publishers != camera.matched_publishers:
-            camera.matched_publishers, camera.matched_since = publishers, now
+        if publishers > camera.matched_publishers:  # it appeared since the last report
+            camera.matched_since = now
+        camera.matched_publishers = publishers
         assessment = diagnostics.assess(
             camera,
             now,

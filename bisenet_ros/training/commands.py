@@ -86,13 +86,15 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from .evaluation import evaluate
     from .transforms import EvalTransform
 
+    if not Path(args.root).is_dir():  # before the model loads
+        raise FileNotFoundError(f"dataset folder not found: {args.root}")
     model, manifest = load_checkpoint(args.checkpoint)
     size = tuple(args.input_size) if args.input_size else manifest.input_size
     dataset = build_dataset(
         args.format, args.root, args.split, EvalTransform(manifest.mean, manifest.std, size)
     )
     if dataset.classes.num_classes != manifest.num_classes:
-        raise SystemExit(
+        raise ValueError(
             f"the model has {manifest.num_classes} classes but the dataset "
             f"{dataset.classes.num_classes}"
         )

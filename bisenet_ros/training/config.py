@@ -7,6 +7,7 @@ key name is an error instead of a silently ignored setting.
 from __future__ import annotations
 
 import copy
+import difflib
 from pathlib import Path
 
 import yaml
@@ -86,8 +87,10 @@ def _merge(base: dict, update: dict, where: str) -> dict:
     out = copy.deepcopy(base)
     for key, value in update.items():
         if key not in base:
+            close = difflib.get_close_matches(str(key), list(base), n=1)
+            hint = f"did you mean {where}{close[0]}?" if close else "known keys:"
             known = ", ".join(sorted(base))
-            raise ConfigError(f"unknown config key {where}{key!r}; known keys: {known}")
+            raise ConfigError(f"unknown config key {where}{key}; {hint} ({known})")
         if isinstance(base[key], dict):
             if not isinstance(value, dict):
                 raise ConfigError(f"config key {where}{key!r} must be a mapping")
@@ -112,7 +115,10 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
     """Defaults, updated by the YAML file at ``path``, then by ``overrides``."""
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
-        data = yaml.safe_load(Path(path).read_text()) or {}
+        try:
+            data = yaml.safe_load(Path(path).read_text()) or {}
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path} is not valid YAML: {error}".replace("\n", " ")) from None
         if not isinstance(data, dict):
             raise ConfigError(f"{path} does not hold a mapping")
         config = _merge(config, data, "")

@@ -23,6 +23,7 @@ from torch import nn
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
+from ..atomic import remove_leftovers
 from ..manifest import Manifest
 from ..models import build_model, load_checkpoint, save_checkpoint
 from ..models.checkpoint import (
@@ -164,6 +165,8 @@ class Trainer:
         self.out_dir = Path(train["out_dir"])
         if self.ctx.is_main:
             self.out_dir.mkdir(parents=True, exist_ok=True)
+            for leftover in remove_leftovers(self.out_dir):
+                log.info("removed %s, left by a save that was killed", leftover.name)
 
         augment = TrainAugment(
             crop_size=tuple(aug["crop_size"]),
