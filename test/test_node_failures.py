@@ -351,3 +351,67 @@ def test_a_paused_camera_is_not_a_transport_problem(ros_env, model_file, tmp_pat
             assert status.level == DiagnosticStatus.OK, status.message
     finally:
         stop_node(node)
+
+
+# --- model files never run code -------------------------------------------------------------
+
+PLANTED = """
+import os
+
+
+class Planted:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+"""
+
+
+def test_a_planted_model_never_runs_in_the_node_or_infer(ros_env, tmp_path, good_rgb):
+    """A .pt whose unpickling would create a file, given to the node (model_path) and to
+    `bisenet infer`, with the attacker's class importable (the worst case): refused, said
+    why, nothing created."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+
+    from bisenet_ros.models import build_model
+
+    (tmp_path / "planted_module.py").write_text(PLANTED)
+    marker = tmp_path / "payload_ran"
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import planted_module
+
+        weights = {"state_dict": build_model("bisenetv2", 11).state_dict()}
+        weights["extra"] = planted_module.Planted(marker)
+        torch.save(weights, tmp_path / "planted.pt")
+    finally:
+        sys.path.remove(str(tmp_path))
+        sys.modules.pop("planted_module", None)
+    env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+
+    from bisenet_ros.ros.harness import NodeProcess
+
+    node = NodeProcess({"model_path": str(tmp_path / "planted.pt")}, tmp_path / "node", env=env)
+    node.start()
+    try:
+        node.process.wait(60)  # autostart fails: the node exits
+    finally:
+        node.stop()
+    assert node.process.returncode == 1
+    assert "refused to load" in node.log() and "posix.system" in node.log(), node.log()
+
+    cv2.imwrite(str(tmp_path / "frame.png"), good_rgb)
+    infer = subprocess.run(
+        [sys.executable, "-m", "bisenet_ros.cli", "infer", "planted.pt", "frame.png", "-o", "out"],
+        cwd=tmp_path, env={**os.environ, **env}, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert infer.returncode == 1
+    (line,) = infer.stderr.strip().splitlines()
+    assert line.startswith("bisenet infer: error: ") and "refused to load" in line, line
+    assert not marker.exists(), "the payload ran"
+    assert not (tmp_path / "out").exists()

@@ -10,6 +10,7 @@ import math
 import os
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -229,8 +230,14 @@ def test_resume_after_a_kill_reaches_the_same_weights(tiny_camvid, tmp_path):
     assert 0 < reached < 20, "the run should have been killed mid-way"
     assert not (tmp_path / "b" / "final.pt").exists()
 
+    # what a kill in the middle of a save leaves (the kill above may or may not have)
+    (tmp_path / "b" / ".partial-last.pt.x1y2z3").write_bytes(b"half a checkpoint")
     # an override right after --resume (argparse offers it to --resume as the path)
     finish(bisenet_train(killed, "--resume", "train.checkpoint_every=3"))
+    assert not list((tmp_path / "b").glob(".partial-*")), "leftovers were not removed"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "b" / "last.pt").stat().st_mode) == 0o666 & ~umask
     finish(reference)
     a, b = model_state(tmp_path / "a" / "last.pt"), model_state(tmp_path / "b" / "last.pt")
     for name in a:

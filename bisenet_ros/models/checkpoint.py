@@ -192,10 +192,11 @@ def safe_torch_load(path: str | Path, allow: tuple[str, ...] = ()) -> object:
             unknown = torch.serialization.get_unsafe_globals_in_checkpoint(path)
         stand_ins = [(_inert(name), name) for name in unknown if name not in allow]
         stand_ins += [obj for obj in map(_real, allow) if obj is not None]
+        with torch.serialization.safe_globals(stand_ins):
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
         if any(name not in allow for name in unknown):
             log.info("%s: not loaded (not tensors): %s", path, ", ".join(unknown))
-        with torch.serialization.safe_globals(stand_ins):
-            return torch.load(path, map_location="cpu", weights_only=True)
+        return loaded
     except pickle.UnpicklingError as error:  # PyTorch blocks e.g. os, subprocess outright
         raise CheckpointError(
             f"refused to load {path}: it calls {', '.join(unknown)} when unpickled, which "
