@@ -65,7 +65,8 @@ SPECS: dict[str, Spec] = {
     ),
     "max_input_age_ms": Spec(
         500.0,
-        "frames older than this (header stamp to pickup) are dropped; 0: off",
+        "frames whose header stamp is further than this from the node's clock, either way, "
+        "are dropped (bags: use_sim_time); 0: off (a camera with its own clock)",
         0.0,
         60000.0,
         True,
