@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from bisenet_ros.export.quantize import calibration_files
+from bisenet_ros.image_files import spread
 from bisenet_ros.inference import Segmenter
 from bisenet_ros.inference.backends import model_kind, resolve_backend, tensorrt_available
 from bisenet_ros.onnx_metadata import is_quantized
@@ -90,7 +90,7 @@ def test_int8_without_calibration_images_is_explained(checkpoint, cache):
 
 def test_calibration_files_spread_over_folder(camvid_dir):
     folder = camvid_dir / "train" / "images"
-    files = calibration_files(folder, 10)
+    files = spread(folder, 10)
     everything = sorted(folder.glob("*.jpg"))
     assert len(files) == 10 and files[0] == everything[0]
     assert files[-1] in everything[len(everything) // 2 :]
@@ -169,7 +169,7 @@ def test_fp32_graph_has_batchnorm_folded_into_convolutions(checkpoint, cache):
     """The CPU graph carries no Conv -> BatchNorm pair; only the BN on pooled features stays."""
     import onnx
 
-    from bisenet_ros.inference.loading import exported_onnx
+    from bisenet_ros.export.cache import exported_onnx
 
     model = onnx.load(str(exported_onnx(checkpoint, None, cache)))
     producer = {out: node for node in model.graph.node for out in node.output}
@@ -187,7 +187,7 @@ def test_softmax_free_confidence_equals_softmax_max():
     import onnxruntime as ort
     from onnx import TensorProto, helper
 
-    from bisenet_ros.inference.backends.graph import cheap_max_softmax, pruned
+    from bisenet_ros.export.graph import cheap_max_softmax, pruned
 
     nodes = [
         helper.make_node("Softmax", ["x"], ["p"], axis=1, name="softmax"),
@@ -228,8 +228,8 @@ def test_grouped_convs_become_depthwise_with_the_same_logits(checkpoint, cache, 
     import onnx
     import onnxruntime as ort
 
-    from bisenet_ros.inference.backends.graph import depthwise_grouped_convs, pruned
-    from bisenet_ros.inference.preprocess import preprocess
+    from bisenet_ros.export.graph import depthwise_grouped_convs, pruned
+    from bisenet_ros.preprocess import preprocess
 
     seg = Segmenter.from_file(checkpoint, backend="onnxruntime", cache_dir=cache)
     (onnx_file,) = (cache / "onnx").glob("*.onnx")

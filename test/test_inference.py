@@ -8,9 +8,9 @@ import cv2
 import numpy as np
 import pytest
 
+from bisenet_ros import preprocess as pre
 from bisenet_ros.inference import Segmentation, Segmenter
-from bisenet_ros.inference import preprocess as pre
-from bisenet_ros.inference.preprocess import place, preprocess
+from bisenet_ros.preprocess import place, preprocess
 
 NET_SIZE = (192, 256)  # small network input keeps the suite fast; geometry is size-agnostic
 

@@ -15,6 +15,7 @@ import pytest
 from conftest import CAMVID_PATH as CAMVID
 from conftest import RUGD_PATH
 
+from bisenet_ros.export.cache import cache_dir, exported_onnx
 from bisenet_ros.export.tensorrt import (
     CalibrationBatches,
     EngineSpec,
@@ -23,10 +24,8 @@ from bisenet_ros.export.tensorrt import (
 )
 from bisenet_ros.inference import Segmenter
 from bisenet_ros.inference.backends import tensorrt_available
-from bisenet_ros.inference.cache import cache_dir
-from bisenet_ros.inference.loading import exported_onnx
-from bisenet_ros.inference.preprocess import preprocess
 from bisenet_ros.manifest import Manifest
+from bisenet_ros.preprocess import preprocess
 
 RUGD_WEIGHTS = RUGD_PATH / "bisenetv2_rugd25_coincheung_fp16.pth"
 HAS_TRT = tensorrt_available()

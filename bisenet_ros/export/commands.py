@@ -83,7 +83,7 @@ def run_onnx(args: argparse.Namespace) -> int:
 
 def _onnx_graph(model: Path, size: list[int] | None, cache: Path | None = None) -> Path:
     """``model`` itself if it is ONNX, else the checkpoint exported (and cached) at ``size``."""
-    from ..inference.loading import exported_onnx
+    from .cache import exported_onnx
 
     if model.suffix == ".onnx":
         if size:

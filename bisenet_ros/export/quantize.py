@@ -33,9 +33,10 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
-from ..inference.backends.graph import depthwise_grouped_convs
+from ..image_files import spread
 from ..manifest import Manifest, sidecar_path
 from ..onnx_metadata import read_onnx_manifest, set_manifest_metadata
+from .graph import depthwise_grouped_convs
 
 log = logging.getLogger(__name__)
 
@@ -44,23 +45,12 @@ METHODS = {
     "entropy": CalibrationMethod.Entropy,
     "percentile": CalibrationMethod.Percentile,
 }
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 TAIL_OPS = {"Resize", "ArgMax", "Softmax", "ReduceMax", "Cast", "Mul", "Round"}
 # Node-name scopes (from the exporter's module paths) kept in float; see the module docstring:
 # BiSeNetV2's stem convolutions, and every node of its guided aggregation except convolutions.
+DEFAULT_IMAGES, DEFAULT_METHOD = 32, "percentile"
 FLOAT_SCOPES = ("/detail/S1/S1.0/", "/segment/S1S2/conv/")
 ATTENTION_SCOPE = "/bga/"
-
-
-def calibration_files(folder: str | Path, limit: int) -> list[Path]:
-    """Up to ``limit`` images from ``folder`` (recursively), spread evenly over its sorted list."""
-    files = sorted(
-        p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-    )
-    if not files:
-        raise FileNotFoundError(f"no calibration images ({', '.join(IMAGE_SUFFIXES)}) in {folder}")
-    step = max(1, len(files) // limit)
-    return files[::step][:limit]
 
 
 class FrameReader(CalibrationDataReader):
@@ -84,7 +74,7 @@ class FrameReader(CalibrationDataReader):
         self._next, self._end = start_index, min(end_index, len(self.files))
 
     def get_next(self) -> dict[str, np.ndarray] | None:
-        from ..inference.preprocess import preprocess
+        from ..preprocess import preprocess
 
         if self._next >= self._end:
             return None
@@ -128,8 +118,8 @@ def quantize_onnx(
     fp32_path: str | Path,
     output: str | Path,
     calibration: str | Path,
-    num_images: int = 32,
-    method: str = "percentile",
+    num_images: int = DEFAULT_IMAGES,
+    method: str = DEFAULT_METHOD,
 ) -> Path:
     """Write an int8 copy of ``fp32_path`` calibrated on images from the ``calibration`` folder.
 
@@ -138,7 +128,7 @@ def quantize_onnx(
     if method not in METHODS:
         raise ValueError(f"calibration method must be one of {sorted(METHODS)}, not {method!r}")
     manifest = read_onnx_manifest(fp32_path)
-    files = calibration_files(calibration, num_images)
+    files = spread(calibration, num_images)
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=output.parent, prefix=".quantize-") as work:

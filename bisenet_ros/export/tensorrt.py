@@ -45,14 +45,14 @@ class EngineSpec:
     calibration: str = ""  # hash of the calibration cache for int8
 
     def key(self) -> str:
-        from ..inference.cache import key_of
+        from .cache import key_of
 
         return key_of(**asdict(self))
 
 
 def engine_path(spec: EngineSpec, stem: str, cache: str | Path | None = None) -> Path:
     """Where the engine for ``spec`` lives in the cache."""
-    from ..inference.cache import cache_dir
+    from .cache import cache_dir
 
     name = f"{stem}-{spec.precision}-b{spec.max_batch}-{spec.key()}.engine"
     return cache_dir(cache) / "tensorrt" / name
@@ -85,7 +85,7 @@ class CalibrationBatches:
     def __iter__(self):
         import cv2
 
-        from ..inference.preprocess import preprocess
+        from ..preprocess import preprocess
 
         for start in range(0, len(self) * self.batch_size, self.batch_size):
             images = []
@@ -100,7 +100,7 @@ class CalibrationBatches:
 
 def calibration_cache_path(onnx_sha256: str, files: list[Path], method: str, cache=None) -> Path:
     """The calibration cache for a graph calibrated on ``files`` with ``method``."""
-    from ..inference.cache import cache_dir, key_of
+    from .cache import cache_dir, key_of
 
     images = key_of(files=[str(f.resolve()) for f in files])
     return cache_dir(cache) / "tensorrt" / f"{onnx_sha256[:16]}-{method}-{images}.calib"
@@ -163,8 +163,8 @@ def build_engine(
     """
     import tensorrt as trt
 
-    from ..export.quantize import calibration_files
-    from ..inference.cache import file_hash
+    from ..image_files import spread
+    from .cache import file_hash
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
@@ -177,7 +177,7 @@ def build_engine(
     if precision == "int8":
         if calibration_images is None:
             raise ValueError("an int8 engine needs calibration_images (a folder of frames)")
-        files = calibration_files(calibration_images, calibration_count)
+        files = spread(calibration_images, calibration_count)
         calib_cache = calibration_cache_path(onnx_sha, files, calibration_method, cache)
         calibration = calib_cache.name
     gpu, capability = gpu_identity()

@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..image_files import spread
 from .segmenter import Segmenter
 
 log = logging.getLogger(__name__)
@@ -82,9 +83,7 @@ def _gpu_name() -> str | None:
 
 def load_frames(folder: str | Path, count: int) -> list[np.ndarray]:
     """Up to ``count`` real frames (BGR) from ``folder``, sorted by name."""
-    from ..export.quantize import calibration_files
-
-    frames = [cv2.imread(str(f), cv2.IMREAD_COLOR) for f in calibration_files(folder, count)]
+    frames = [cv2.imread(str(f), cv2.IMREAD_COLOR) for f in spread(folder, count)]
     return [f for f in frames if f is not None]
 
 

@@ -7,8 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from ..preprocess import RESIZE_MODES
 from .backends import BACKENDS, PRECISIONS
-from .preprocess import RESIZE_MODES
 
 OUTPUTS = ("labels", "color", "overlay", "drivable", "confidence")
 

@@ -8,15 +8,13 @@ of everything it depends on, so it is made once.
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import replace
 from pathlib import Path
 
-from ..atomic import atomic_path
-from ..manifest import Manifest, sidecar_path
+from ..export.cache import exported_onnx, quantized_onnx
+from ..manifest import Manifest
 from ..onnx_metadata import is_quantized, read_onnx_manifest
 from .backends.base import Backend
-from .cache import cache_dir, file_hash, key_of
 
 log = logging.getLogger(__name__)
 
@@ -94,60 +92,3 @@ def _onnxruntime(kind, path, precision, threads, input_size, calibration_images,
         quantized = True
     manifest = read_onnx_manifest(onnx_path)
     return OnnxRuntimeBackend(onnx_path, precision, threads, quantized=quantized), manifest
-
-
-def exported_onnx(
-    checkpoint: Path, input_size: tuple[int, int] | None = None, cache: str | Path | None = None
-) -> Path:
-    """The checkpoint's ONNX graph (ids + confidence head) at ``input_size``, exported once.
-
-    ``input_size`` defaults to the manifest's.
-    """
-    import torch
-
-    from ..export.onnx import export_onnx
-    from ..models import load_checkpoint
-
-    model, manifest = load_checkpoint(checkpoint)
-    input_size = tuple(input_size or manifest.input_size)
-    key = key_of(
-        weights=file_hash(checkpoint),
-        size=input_size,
-        head="ids+confidence",
-        torch=torch.__version__,
-    )
-    target = cache_dir(cache) / "onnx" / f"{checkpoint.stem}-{key}.onnx"
-    if not target.is_file():
-        log.info("exporting %s to %s", checkpoint, target)
-        _atomic(
-            target,
-            lambda tmp: export_onnx(model, manifest, tmp, input_size=input_size, confidence=True),
-        )
-    return target
-
-
-def quantized_onnx(fp32: Path, calibration_images: str | Path, cache=None) -> Path:
-    """The int8 version of ``fp32`` calibrated on ``calibration_images``, quantised once."""
-    from ..export.quantize import FLOAT_SCOPES, calibration_files, quantize_onnx
-
-    files = calibration_files(calibration_images, 32)
-    key = key_of(
-        onnx=file_hash(fp32),
-        images=[str(f.resolve()) for f in files],
-        method="percentile",
-        float_scopes=FLOAT_SCOPES,
-    )
-    target = cache_dir(cache) / "int8" / f"{fp32.stem}-int8-{key}.onnx"
-    if not target.is_file():
-        _atomic(target, lambda tmp: quantize_onnx(fp32, tmp, calibration_images))
-    return target
-
-
-def _atomic(target: Path, make) -> None:
-    """Write ``target`` (and its manifest sidecar) via a temporary name, so a crash leaves none."""
-    with atomic_path(target, suffix=".onnx") as tmp:
-        try:
-            make(tmp)
-            os.replace(sidecar_path(tmp), sidecar_path(target))
-        finally:
-            sidecar_path(tmp).unlink(missing_ok=True)

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import preprocess as pre
 from ..manifest import Manifest
-from . import preprocess as pre
 from .backends import Backend, model_kind, resolve_backend
 
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
+from ..image_files import IMAGE_SUFFIXES, image_files
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 
 
@@ -22,10 +23,6 @@ def read_rgb(path: str | Path) -> np.ndarray:
     if image.ndim == 2:
         return image
     return cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2RGB)
-
-
-def image_files(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
 
 
 def is_video(path: Path) -> bool:

@@ -29,7 +29,7 @@ import simplejpeg
 from sensor_msgs.msg import CompressedImage, Image
 from std_msgs.msg import Header
 
-from bisenet_ros.inference.preprocess import MIN_SIDE
+from bisenet_ros.preprocess import MIN_SIDE
 
 # encoding -> (channels, bytes per channel); how each is turned into network input below.
 RAW_ENCODINGS = {

@@ -17,10 +17,10 @@ import numpy as np
 import yaml
 from torch.utils.data import Dataset
 
+from ..image_files import IMAGE_SUFFIXES
 from ..manifest import CAMVID, CITYSCAPES, default_palette
 
 IGNORE = 255
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff")
 
 # Official Cityscapes labelIds -> trainIds (cityscapesscripts/helpers/labels.py).
 CITYSCAPES_ID_TO_TRAIN = {

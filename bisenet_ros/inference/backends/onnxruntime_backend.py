@@ -15,8 +15,8 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from ...export.graph import cheap_max_softmax, pruned
 from .base import check_precision, ids_and_confidence
-from .graph import cheap_max_softmax, pruned
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..manifest import Manifest
+from .manifest import Manifest
 
 RESIZE_MODES = ("stretch", "letterbox")
 CHANNEL_ORDERS = ("rgb", "bgr")

@@ -1,0 +1,104 @@
+"""Derived model files (exported ONNX, int8 graphs, TensorRT engines), made once and kept.
+
+Derived files are expensive to make and cheap to key, so each lives under a name made from
+the hash of everything it depends on. The default is ``~/.cache/bisenet_ros`` (or
+``$XDG_CACHE_HOME/bisenet_ros``), never ``/tmp``, so they survive reboots.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+from pathlib import Path
+
+from ..atomic import atomic_path
+from ..image_files import spread
+from ..manifest import sidecar_path
+
+log = logging.getLogger(__name__)
+
+
+def cache_dir(override: str | Path | None = None) -> Path:
+    """The cache root: ``override``, ``$BISENET_ROS_CACHE``, else the XDG cache directory."""
+    if override is not None:
+        root = Path(override)
+    elif os.environ.get("BISENET_ROS_CACHE"):
+        root = Path(os.environ["BISENET_ROS_CACHE"])
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+        root = Path(base) / "bisenet_ros"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def file_hash(path: str | Path) -> str:
+    """SHA-256 of a file's bytes (hex)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def key_of(**parts: object) -> str:
+    """A short stable key for a set of named parts (order-independent)."""
+    text = "\n".join(f"{k}={parts[k]}" for k in sorted(parts))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def exported_onnx(
+    checkpoint: Path, input_size: tuple[int, int] | None = None, cache: str | Path | None = None
+) -> Path:
+    """The checkpoint's ONNX graph (ids + confidence head) at ``input_size``, exported once.
+
+    ``input_size`` defaults to the manifest's.
+    """
+    import torch
+
+    from ..models import load_checkpoint
+    from .onnx import export_onnx
+
+    model, manifest = load_checkpoint(checkpoint)
+    input_size = tuple(input_size or manifest.input_size)
+    key = key_of(
+        weights=file_hash(checkpoint),
+        size=input_size,
+        head="ids+confidence",
+        torch=torch.__version__,
+    )
+    target = cache_dir(cache) / "onnx" / f"{checkpoint.stem}-{key}.onnx"
+    if not target.is_file():
+        log.info("exporting %s to %s", checkpoint, target)
+        _atomic(
+            target,
+            lambda tmp: export_onnx(model, manifest, tmp, input_size=input_size, confidence=True),
+        )
+    return target
+
+
+def quantized_onnx(fp32: Path, calibration_images: str | Path, cache=None) -> Path:
+    """The int8 version of ``fp32`` calibrated on ``calibration_images``, quantised once."""
+    from .quantize import DEFAULT_IMAGES, DEFAULT_METHOD, FLOAT_SCOPES, quantize_onnx
+
+    files = spread(calibration_images, DEFAULT_IMAGES)
+    key = key_of(
+        onnx=file_hash(fp32),
+        images=[str(f.resolve()) for f in files],
+        method=DEFAULT_METHOD,
+        float_scopes=FLOAT_SCOPES,
+    )
+    target = cache_dir(cache) / "int8" / f"{fp32.stem}-int8-{key}.onnx"
+    if not target.is_file():
+        _atomic(target, lambda tmp: quantize_onnx(fp32, tmp, calibration_images))
+    return target
+
+
+def _atomic(target: Path, make) -> None:
+    """Write ``target`` (and its manifest sidecar) via a temporary name, so a crash leaves none."""
+    with atomic_path(target, suffix=".onnx") as tmp:
+        try:
+            make(tmp)
+            os.replace(sidecar_path(tmp), sidecar_path(target))
+        finally:
+            sidecar_path(tmp).unlink(missing_ok=True)
