@@ -103,25 +103,36 @@ def place(image_size: tuple[int, int], net_size: tuple[int, int], mode: str) -> 
     return Placement(image_size, (nh - h) // 2, (nw - w) // 2, h, w)
 
 
+def channel_orders(channel_order: str | list[str], count: int) -> list[str]:
+    """One channel order per image, from one for all or a list; ValueError if unknown."""
+    orders = [channel_order] * count if isinstance(channel_order, str) else list(channel_order)
+    if len(orders) != count:
+        raise ValueError(f"{len(orders)} channel orders for {count} images")
+    for order in orders:
+        if order not in CHANNEL_ORDERS:
+            raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, not {order!r}")
+    return orders
+
+
 def preprocess(
     images: list[np.ndarray],
     manifest: Manifest,
-    channel_order: str,
+    channel_order: str | list[str],
     resize_mode: str,
 ) -> tuple[np.ndarray, list[Placement]]:
     """A float32 NCHW batch at the manifest's network size, normalised, plus each placement.
 
-    Letterbox padding is the mean colour, i.e. zero after normalisation.
+    ``channel_order``: of all colour images, or one per image. Letterbox padding is the mean
+    colour, i.e. zero after normalisation.
     """
-    if channel_order not in CHANNEL_ORDERS:
-        raise ValueError(f"channel_order must be one of {CHANNEL_ORDERS}, not {channel_order!r}")
+    orders = channel_orders(channel_order, len(images))
     nh, nw = manifest.input_size
     mean = (np.asarray(manifest.mean) * 255.0).astype(np.float32)
     scale = (1.0 / (np.asarray(manifest.std) * 255.0)).astype(np.float32)
-    swap = channel_order != manifest.channel_order
     batch = np.zeros((len(images), 3, nh, nw), np.float32)  # padding 0 is the mean colour
     placements = []
-    for i, image in enumerate(images):
+    for i, (image, order) in enumerate(zip(images, orders, strict=True)):
+        swap = order != manifest.channel_order
         image = three_channels(image)
         p = place(image.shape[:2], (nh, nw), resize_mode)
         if (p.height, p.width) != image.shape[:2]:

@@ -12,7 +12,8 @@ from conftest import RUGD_PATH as RUGD
 
 from bisenet_ros.inference import Segmenter
 from bisenet_ros.inference.drivable import DrivableConfig, GroundGrid, drivable_mask
-from bisenet_ros.inference.visualize import colorize, overlay
+from bisenet_ros.inference.segmenter import Segmentation
+from bisenet_ros.inference.views import VIEWS, ViewSettings, colorize, render
 from bisenet_ros.manifest import CAMVID as CAMVID_TABLE
 
 BUNDLED = Path(__file__).resolve().parents[1] / "bisenet_ros" / "weights" / "bisenetv2_camvid.pt"
@@ -74,18 +75,6 @@ def test_cleanup_fills_holes_and_drops_specks():
         > 0
     )
     assert not unfilled[cy - 2 : cy + 3, cx - 2 : cx + 3].any()  # a 25 px hole is not <= 10 px
-
-
-def test_confidence_threshold():
-    labels = camvid_labels(step=60)[1]
-    confidence = np.full(labels.shape, 200, np.uint8)
-    confidence[:, : labels.shape[1] // 2] = 50
-    config = DrivableConfig([ROAD], min_confidence=100, min_region_px=0, fill_holes_px=0,
-                            connected_to_bottom=False)  # fmt: skip
-    mask = drivable_mask(labels, config, confidence) > 0
-    assert np.array_equal(mask, (labels == ROAD) & (confidence >= 100))
-    with pytest.raises(ValueError, match="confidence"):
-        drivable_mask(labels, config)
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +169,7 @@ def test_ground_grid_geometry():
     assert (sided[12:][sided[12:] >= 0] == 0).any() and not (sided[:8] == 0).any()
 
 
-def test_colorize_and_overlay():
+def test_colorize():
     labels = camvid_labels(step=60)[0]
     palette = [c for _, c in CAMVID_TABLE]
     colored = colorize(labels, palette)
@@ -189,10 +178,34 @@ def test_colorize_and_overlay():
         assert (colored[labels == cls] == palette[cls]).all()
     assert (colored[labels == 11] == 0).all()  # void has no colour
     assert (colorize(np.full((4, 4), 255, np.uint8), palette) == 0).all()
-    image = np.full_like(colored, 100)
-    blended = overlay(image, colored, 0.25)
-    expected = np.round(image * 0.75 + colored.astype(float) * 0.25).astype(np.uint8)
-    assert np.array_equal(blended, expected)
-    assert np.array_equal(overlay(image, colored, 0.0), image)
-    with pytest.raises(ValueError, match="differ in size"):
-        overlay(image[:10], colored)
+
+
+def test_views_threshold_resize_overlay_and_drivable():
+    labels = camvid_labels(step=60)[1]
+    palette = [c for _, c in CAMVID_TABLE]
+    confidence = np.full(labels.shape, 200, np.uint8)
+    confidence[:, : labels.shape[1] // 2] = 50  # the left half is uncertain
+    image = np.full((*labels.shape, 3), 100, np.uint8)
+    segmentation = Segmentation(labels, confidence)
+    drivable = DrivableConfig([ROAD], min_region_px=0, fill_holes_px=0, connected_to_bottom=False)
+
+    plain = render(segmentation, image, "rgb", palette, ViewSettings(drivable), VIEWS)
+    assert np.array_equal(plain["labels"], labels)
+    assert np.array_equal(plain["drivable"] > 0, labels == ROAD)
+    expected = np.round(image * 0.5 + colorize(labels, palette).astype(float) * 0.5)
+    assert np.abs(plain["overlay"].astype(int) - expected).max() <= 1
+
+    settings = ViewSettings(drivable, confidence_threshold=100 / 255, overlay_alpha=1.0)
+    sure = render(segmentation, image, "rgb", palette, settings, VIEWS)
+    left = np.s_[:, : labels.shape[1] // 2]
+    assert (sure["labels"][left] == 255).all()  # unlabelled, black, never drivable
+    assert (sure["color"][left] == 0).all() and not sure["drivable"][left].any()
+    assert np.array_equal(sure["overlay"], sure["color"])
+
+    half = (labels.shape[1] // 2, labels.shape[0] // 2)
+    small = render(segmentation, image, "bgr", palette, ViewSettings(drivable, half), VIEWS)
+    assert {v.shape[:2] for v in small.values()} == {half[::-1]}
+    only = render(segmentation, image, "rgb", palette, ViewSettings(drivable), ["labels"])
+    assert list(only) == ["labels"]
+    with pytest.raises(ValueError, match="unknown views"):
+        render(segmentation, image, "rgb", palette, ViewSettings(drivable), ["mask"])

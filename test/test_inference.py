@@ -138,6 +138,11 @@ def test_channel_order(segmenter, frames):
     swapped = segmenter.segment(frames[0][:, :, ::-1].copy(), channel_order="rgb")[0].ids
     assert np.array_equal(rgb, bgr)
     assert not np.array_equal(rgb, swapped)  # the network does see colour
+    # one order per image: a batch of cameras that differ
+    mixed = segmenter.segment([frames[0], frames[0][:, :, ::-1].copy()], ["rgb", "bgr"])
+    assert np.array_equal(mixed[0].ids, rgb) and np.array_equal(mixed[1].ids, rgb)
+    with pytest.raises(ValueError, match="1 channel orders for 2 images"):
+        segmenter.segment([frames[0], frames[0]], ["rgb"])
 
 
 def test_batch_of_mixed_sizes_equals_single_calls(segmenter, frames):

@@ -108,7 +108,7 @@ def test_labels_equal_segmenter_and_header_is_kept(probe, segmenter, frames):
 def test_views_info_and_scaled_camera_info(probe, segmenter, frames):
     from sensor_msgs.msg import CameraInfo
 
-    from bisenet_ros.inference.visualize import colorize
+    from bisenet_ros.inference.views import colorize
     from bisenet_ros.ros.harness import image_of
 
     info = CameraInfo(width=SIZE[1], height=SIZE[0], distortion_model="plumb_bob")

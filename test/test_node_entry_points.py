@@ -19,10 +19,9 @@ import yaml
 pytest.importorskip("rclpy")
 
 from bisenet_ros.ros import params as P  # noqa: E402
-from bisenet_ros.ros.segment_node import TOGGLE, VIEWS  # noqa: E402
+from bisenet_ros.ros.outputs import TOGGLE, TYPES  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
-OUTPUTS = {*VIEWS, "drivable_grid", "camera_info", "info"}
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +50,7 @@ def test_rviz_config_shows_node_outputs():
         "/segment_node/labels_color",
         "/segment_node/drivable_mask",
     } <= topics
-    assert all(t.rsplit("/", 1)[-1] in OUTPUTS for t in topics)
+    assert all(t.rsplit("/", 1)[-1] in TYPES for t in topics)
 
 
 @pytest.fixture(scope="module")

@@ -9,8 +9,7 @@ from pathlib import Path
 
 from ..preprocess import RESIZE_MODES
 from .backends import BACKENDS, PRECISIONS
-
-OUTPUTS = ("labels", "color", "overlay", "drivable", "confidence")
+from .views import VIEWS
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -40,7 +39,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--save",
         nargs="*",
-        choices=OUTPUTS,
+        choices=VIEWS,
         default=["labels", "overlay"],
         help="images written per frame (default: labels overlay); none with --save alone",
     )

@@ -21,7 +21,6 @@ class DrivableConfig:
     """Which classes are drivable and how the mask is cleaned (areas in pixels)."""
 
     class_ids: list[int]
-    min_confidence: int = 0
     min_region_px: int = 200
     fill_holes_px: int = 200
     connected_to_bottom: bool = True
@@ -34,17 +33,11 @@ def _components(binary: np.ndarray, connectivity: int) -> tuple[np.ndarray, np.n
     return labels, stats[:count]
 
 
-def drivable_mask(
-    ids: np.ndarray, config: DrivableConfig, confidence: np.ndarray | None = None
-) -> np.ndarray:
-    """HxW uint8 mask, 255 where drivable, 0 elsewhere."""
+def drivable_mask(ids: np.ndarray, config: DrivableConfig) -> np.ndarray:
+    """HxW uint8 mask, 255 where drivable, 0 elsewhere (unlabelled pixels, 255, never are)."""
     if ids.ndim != 2:
         raise ValueError(f"expected HxW class ids, got shape {ids.shape}")
     mask = np.isin(ids, np.asarray(config.class_ids, dtype=ids.dtype))
-    if config.min_confidence > 0:
-        if confidence is None:
-            raise ValueError("min_confidence needs the confidence plane (segment(confidence=True))")
-        mask &= confidence >= config.min_confidence
     height, width = mask.shape
 
     if config.fill_holes_px > 0:  # background regions enclosed by the mask and small enough

@@ -11,9 +11,9 @@ import numpy as np
 from tqdm import tqdm
 
 from . import bag, sources
-from .drivable import DrivableConfig, drivable_mask
+from .drivable import DrivableConfig
 from .segmenter import Segmenter
-from .visualize import colorize, overlay
+from .views import ViewSettings, render
 
 
 @dataclass
@@ -36,11 +36,17 @@ class _Outputs:
         self.folder = folder
         self.options = options
         classes = options.drivable_classes
-        self.drivable = DrivableConfig(
+        drivable = DrivableConfig(
             classes if classes is not None else segmenter.manifest.drivable_ids
         )
-        if "drivable" in options.save and not self.drivable.class_ids:
+        if "drivable" in options.save and not drivable.class_ids:
             raise ValueError("the manifest lists no drivable classes; pass --drivable-classes")
+        self.settings = ViewSettings(drivable, overlay_alpha=options.alpha)
+        self.wanted = set(options.save) | {"labels"}  # labels: the bag's planes
+        if drivable.class_ids:
+            self.wanted.add("drivable")
+        if options.video:
+            self.wanted.add("overlay")
         self.video: cv2.VideoWriter | None = None
         self.size: tuple[int, int] | None = None
         folder.mkdir(parents=True, exist_ok=True)
@@ -49,14 +55,7 @@ class _Outputs:
         want_conf = "confidence" in self.options.save
         (result,) = self.segmenter.segment(image, channel_order="rgb", confidence=want_conf)
         palette = self.segmenter.manifest.palette
-        color = colorize(result.ids, palette)
-        views = {"labels": result.ids, "color": color, "confidence": result.confidence}
-        if "overlay" in self.options.save or self.options.video:
-            views["overlay"] = overlay(image, color, self.options.alpha)
-        planes = {"labels": (result.ids, "mono8")}
-        if self.drivable.class_ids:
-            views["drivable"] = drivable_mask(result.ids, self.drivable)
-            planes["drivable"] = (views["drivable"], "mono8")
+        views = render(result, image, "rgb", palette, self.settings, self.wanted)
         for kind in self.options.save:
             picture = views[kind]
             if picture.ndim == 3:
@@ -64,7 +63,7 @@ class _Outputs:
             cv2.imwrite(str(self.folder / f"{name}_{kind}.png"), picture)
         if self.options.video:
             self._write_video(views["overlay"], fps)
-        return planes
+        return {kind: (views[kind], "mono8") for kind in ("labels", "drivable") if kind in views}
 
     def _write_video(self, frame_rgb: np.ndarray, fps: float | None) -> None:
         height, width = frame_rgb.shape[:2]

@@ -93,19 +93,16 @@ class Segmenter:
     def segment(
         self,
         images: np.ndarray | list[np.ndarray],
-        channel_order: str = "rgb",
+        channel_order: str | list[str] = "rgb",
         confidence: bool = False,
     ) -> list[Segmentation]:
         """Segment one image or a list (sizes may differ); raises ``ValueError`` on bad input.
 
-        ``channel_order`` is the order of the given colour images; grey (HxW) images are
-        accepted as they are.
+        ``channel_order`` is the order of the given colour images (rgb or bgr), or a list with
+        one per image; grey (HxW) images are accepted as they are.
         """
-        if channel_order not in pre.CHANNEL_ORDERS:
-            raise ValueError(
-                f"channel_order must be one of {pre.CHANNEL_ORDERS}, not {channel_order!r}"
-            )
         images = pre.as_image_list(images)
+        pre.channel_orders(channel_order, len(images))  # before any work
         t0 = time.perf_counter()
         batch, placements = pre.preprocess(images, self.manifest, channel_order, self.resize_mode)
         t1 = time.perf_counter()

@@ -44,8 +44,7 @@ class Camera:
     rejected: Counter = field(default_factory=Counter)
     last_problem: Problem | None = None
     last_problem_time: float = 0.0
-    last_views: tuple = ()  # views published for the last frame (read by diagnostics)
-    views_sending: list = field(default_factory=list)  # views published so far for this frame
+    last_views: tuple = ()  # topics published for the last frame (read by diagnostics)
     input_times: deque = field(default_factory=lambda: deque(maxlen=100))
     output_times: deque = field(default_factory=lambda: deque(maxlen=100))
     last_input_age_ms: float = float("nan")

@@ -13,7 +13,6 @@ and why not (``diagnostics``).
 
 from __future__ import annotations
 
-import array
 import ctypes
 import os
 import signal
@@ -21,12 +20,11 @@ import sys
 import threading
 import time
 from collections import deque
+from pathlib import Path
 
-import cv2
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
-from nav_msgs.msg import OccupancyGrid
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -35,28 +33,19 @@ from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
-from bisenet_ros.msg import SegmentationInfo
+from bisenet_ros.inference import Segmentation, Segmenter
+from bisenet_ros.inference.drivable import DrivableConfig, GroundGrid
+from bisenet_ros.inference.views import ViewSettings, output_size, render
 
-from . import diagnostics
+from . import diagnostics, outputs
 from . import params as P
 from .camera import Camera, Frame, Problem
 from .compat import SubscriptionEventCallbacks
 from .image_cdr import serialize_image
-from .image_conversion import ImageError, compressed_to_array, image_to_array, to_rgb
+from .image_conversion import ImageError, compressed_to_array, image_to_array
 from .input_checks import SUPERSEDED, age_ms, arrival_problem, checked_message, pickup_problem
 from .reason_log import ReasonLog
 from .transport import apply_default_profile
-
-VIEWS = ("labels", "labels_color", "overlay", "confidence", "drivable_mask")
-TOGGLE = {
-    "labels": "publish_labels",
-    "labels_color": "publish_color",
-    "overlay": "publish_overlay",
-    "confidence": "publish_confidence",
-    "drivable_mask": "publish_drivable_mask",
-    "drivable_grid": "publish_drivable_grid",
-    "camera_info": "publish_camera_info",
-}
 
 
 class SegmentNode(LifecycleNode):
@@ -69,7 +58,7 @@ class SegmentNode(LifecycleNode):
         # the worker reads parameters every frame: a dict lookup, not get_parameter()
         self._params = {name: self.get_parameter(name).value for name in P.SPECS}
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._lock = threading.Condition()
+        self._frames = threading.Condition()  # guards cameras' pending frames
         self._cameras: list[Camera] = []
         self._segmenter = None
         self._model_path = ""
@@ -164,8 +153,6 @@ class SegmentNode(LifecycleNode):
         self._release()
 
     def _load_model(self) -> None:
-        from bisenet_ros.inference import Segmenter
-
         path = P.resolve_model_path(self._value("model_path"))
         bundled = path in (P.BUNDLED_MODEL, P.BUNDLED_ONNX)
         which = "the bundled default model" if bundled else "model_path"
@@ -196,14 +183,9 @@ class SegmentNode(LifecycleNode):
         topic = self._value("image_topic") + ("/compressed" if compressed else "")
         camera = Camera(namespace, topic, compressed, namespace.strip("/") if grouped else "")
         qos = P.reliability_qos(self._value("output_reliability"), 1)
-        types = {v: Image for v in VIEWS} | {
-            "drivable_grid": OccupancyGrid,
-            "camera_info": CameraInfo,
-            "info": SegmentationInfo,
-        }
-        for view, msg_type in types.items():
-            camera.publishers[view] = self.create_lifecycle_publisher(
-                msg_type, camera.output(view), qos
+        for topic, msg_type in outputs.TYPES.items():
+            camera.publishers[topic] = self.create_lifecycle_publisher(
+                msg_type, camera.output(topic), qos
             )
         return camera
 
@@ -240,9 +222,9 @@ class SegmentNode(LifecycleNode):
             for sub in camera.subscriptions:
                 self.destroy_subscription(sub)
             camera.subscriptions.clear()
-        with self._lock:
+        with self._frames:
             self._running = False
-            self._lock.notify_all()
+            self._frames.notify_all()
         if self._worker is not None:
             self._worker.join()
             self._worker = None
@@ -259,7 +241,7 @@ class SegmentNode(LifecycleNode):
 
     def _on_image(self, camera: Camera, msg: bytes | CompressedImage) -> None:
         now = time.monotonic()
-        with self._lock:
+        with self._frames:
             camera.received += 1
             camera.last_receive = now
             camera.unanswered_since = camera.unanswered_since or now
@@ -284,11 +266,11 @@ class SegmentNode(LifecycleNode):
         if problem:
             self._count(camera, camera.dropped, problem)
             return
-        with self._lock:
+        with self._frames:
             if camera.pending is not None:
                 self._count(camera, camera.dropped, SUPERSEDED, level="info")
             camera.pending = (checked, now)
-            self._lock.notify()
+            self._frames.notify()
 
     def _on_info(self, camera: Camera, msg: CameraInfo) -> None:
         camera.camera_info = msg
@@ -308,9 +290,9 @@ class SegmentNode(LifecycleNode):
     def _work(self) -> None:
         """Take every waiting frame, segment them together, publish; never raise."""
         while True:
-            with self._lock:
+            with self._frames:
                 while self._running and not any(c.pending for c in self._cameras):
-                    self._lock.wait()
+                    self._frames.wait()
                 if not self._running:
                     return
                 batch = [(c, *c.pending) for c in self._cameras if c.pending]
@@ -357,31 +339,32 @@ class SegmentNode(LifecycleNode):
             decoded = self._decode(camera, msg)
             if decoded is not None:
                 frames.append(Frame(camera, msg, received, *decoded))
-        for order in ("rgb", "bgr"):  # one segment() call per channel order
-            group = [f for f in frames if f.order == order]
-            if group:
-                self._segment_and_publish(group, order)
+        if frames:
+            self._segment_and_publish(frames)
 
-    def _segment_and_publish(self, group: list[Frame], order: str) -> None:
-        wants_confidence = any(self._wants_confidence(f.camera) for f in group)
+    def _segment_and_publish(self, frames: list[Frame]) -> None:
+        """One segment() call for every camera's frame, whatever their channel orders."""
+        wants_confidence = any(self._wants_confidence(f.camera) for f in frames)
         try:
             results = self._segmenter.segment(
-                [f.image for f in group], channel_order=order, confidence=wants_confidence
+                [f.image for f in frames], [f.order for f in frames], wants_confidence
             )
         except ValueError as error:
-            if len(group) > 1:  # find the culprit, keep the others
-                for frame in group:
-                    self._segment_and_publish([frame], order)
+            if len(frames) > 1:  # find the culprit, keep the others
+                for frame in frames:
+                    self._segment_and_publish([frame])
                 return
-            self._count(group[0].camera, group[0].camera.rejected, Problem("segmenter", str(error)))
+            camera = frames[0].camera
+            self._count(camera, camera.rejected, Problem("segmenter", str(error)))
             return
-        self._batch_sizes.append(len(group))
-        for frame, result in zip(group, results, strict=True):
+        self._batch_sizes.append(len(frames))
+        for frame, result in zip(frames, results, strict=True):
             self._publish(frame, result)
 
-    def _wants(self, camera: Camera, view: str) -> bool:
-        """A view is computed only when enabled and somebody listens."""
-        return self._value(TOGGLE[view]) and camera.publishers[view].get_subscription_count() > 0
+    def _wants(self, camera: Camera, topic: str) -> bool:
+        """An output is made only when enabled and somebody listens."""
+        subscribed = camera.publishers[topic].get_subscription_count() > 0
+        return self._value(outputs.TOGGLE[topic]) and subscribed
 
     def _wants_confidence(self, camera: Camera) -> bool:
         wanted = self._wants(camera, "confidence") or self._value("confidence_threshold") > 0
@@ -397,162 +380,81 @@ class SegmentNode(LifecycleNode):
 
     # --- outputs ------------------------------------------------------------------------
 
-    def _publish(self, frame: Frame, result) -> None:
-        t0 = time.perf_counter()
+    def _publish(self, frame: Frame, result: Segmentation) -> None:
         camera, header = frame.camera, frame.msg.header
-        ids, confidence = result.ids, result.confidence
-        threshold = round(self._value("confidence_threshold") * 255)
-        if threshold > 0 and confidence is not None:
-            ids = np.where(confidence >= threshold, ids, 255).astype(np.uint8)
-        size = self._output_size(ids.shape)
-        if size != (ids.shape[1], ids.shape[0]):
-            ids = cv2.resize(ids, size, interpolation=cv2.INTER_NEAREST)
-            if confidence is not None:
-                confidence = cv2.resize(confidence, size, interpolation=cv2.INTER_NEAREST)
-        if self._wants(camera, "labels"):
-            self._send(camera, "labels", serialize_image(ids, "mono8", header))
-        if self._wants(camera, "confidence") and confidence is not None:
-            self._send(camera, "confidence", serialize_image(confidence, "mono8", header))
-        self._publish_views(camera, header, ids, frame.image, frame.order, size)
-        self._publish_drivable(camera, header, ids, confidence)
-        if self._wants(camera, "camera_info") and camera.camera_info is not None:
-            self._send(camera, "camera_info", self._scaled_info(camera.camera_info, header, size))
-        # swapped whole so the diagnostics thread never sees a half-built list
-        camera.last_views, camera.views_sending = tuple(camera.views_sending), []
-        self._account(frame, result, size, t0)
+        topics = {t for t in outputs.TOGGLE if self._wants(camera, t)}
+        if camera.camera_info is None:
+            topics -= {"drivable_grid", "camera_info"}
+        settings = self._view_settings()
+        palette = self._segmenter.manifest.palette
+        views = render(
+            result, frame.image, frame.order, palette, settings, outputs.views_for(topics)
+        )
+        size = output_size(settings, result.ids.shape)
+        sent = []
+        for topic, view in outputs.IMAGE_TOPICS.items():
+            if topic in topics and view in views:
+                encoding = "rgb8" if views[view].ndim == 3 else "mono8"
+                camera.publishers[topic].publish(serialize_image(views[view], encoding, header))
+                sent.append(topic)
+        if "drivable_grid" in topics:
+            grid = outputs.drivable_grid(
+                camera.camera_info, header, views["drivable"], self._ground(),
+                self._value("grid_frame_id"),
+            )  # fmt: skip
+            camera.publishers["drivable_grid"].publish(grid)
+            sent.append("drivable_grid")
+        if "camera_info" in topics:
+            scaled = outputs.scaled_camera_info(camera.camera_info, header, size)
+            camera.publishers["camera_info"].publish(scaled)
+            sent.append("camera_info")
+        camera.last_views = tuple(sent)
+        self._account(frame, result, size)
 
-    @staticmethod
-    def _send(camera: Camera, view: str, msg) -> None:
-        camera.publishers[view].publish(msg)
-        camera.views_sending.append(view)
-
-    def _account(self, frame: Frame, result, size: tuple[int, int], t0: float) -> None:
+    def _account(self, frame: Frame, result: Segmentation, size: tuple[int, int]) -> None:
         """Count the frame, keep its timing for diagnostics and publish ~/info."""
         now = time.monotonic()
         camera = frame.camera
         camera.processed += 1
         camera.output_times.append(now)
         camera.unanswered_since = 0.0
-        timing = dict(result.timing)
-        timing["postprocess_ms"] = (
-            timing.get("postprocess_ms", 0.0) + (time.perf_counter() - t0) * 1e3
-        )
         age = self._age_ms(frame.msg)
+        timing = dict(result.timing)
         timing["total_latency_ms"] = (now - frame.received) * 1e3 if age is None else age
         self._inference_ms.append(timing.get("inference_ms", 0.0))
         self._node_ms.append((now - frame.received) * 1e3)
         self._overhead_ms.append(self._node_ms[-1] - sum(result.timing.values()))
-        camera.publishers["info"].publish(self._info(camera, frame.msg.header, size, timing))
+        counts = (camera.processed, sum(camera.dropped.values()), sum(camera.rejected.values()))
+        info = outputs.segmentation_info(
+            frame.msg.header, self._segmenter.manifest, Path(self._model_path).stem,
+            (self._segmenter.backend, self._segmenter.precision),
+            self._view_settings().drivable.class_ids, size, timing, counts,
+        )  # fmt: skip
+        camera.publishers["info"].publish(info)
 
-    def _output_size(self, shape: tuple[int, ...]) -> tuple[int, int]:
-        """(width, height) of published views."""
-        width, height = self._value("output_width"), self._value("output_height")
-        return (width or shape[1], height or shape[0])
-
-    def _publish_views(self, camera: Camera, header, ids, image, order, size) -> None:
-        want_color = self._wants(camera, "labels_color")
-        want_overlay = self._wants(camera, "overlay")
-        if not (want_color or want_overlay):
-            return
-        from bisenet_ros.inference.visualize import colorize
-
-        colored = colorize(ids, self._segmenter.manifest.palette)
-        if want_color:
-            self._send(camera, "labels_color", serialize_image(colored, "rgb8", header))
-        if want_overlay:
-            rgb = to_rgb(image, order)
-            if (rgb.shape[1], rgb.shape[0]) != size:
-                rgb = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-            alpha = self._value("overlay_alpha")
-            blended = cv2.addWeighted(rgb, 1.0 - alpha, colored, alpha, 0.0)
-            self._send(camera, "overlay", serialize_image(blended, "rgb8", header))
-
-    def _drivable_config(self):
-        from bisenet_ros.inference.drivable import DrivableConfig
-
+    def _view_settings(self) -> ViewSettings:
         ids = list(self._value("drivable_class_ids"))
-        if ids == [-1]:
-            ids = list(self._segmenter.manifest.drivable_ids)
-        return DrivableConfig(
-            class_ids=ids,
+        drivable = DrivableConfig(
+            class_ids=list(self._segmenter.manifest.drivable_ids) if ids == [-1] else ids,
             min_region_px=self._value("drivable_min_region_px"),
             fill_holes_px=self._value("drivable_fill_holes_px"),
             connected_to_bottom=self._value("drivable_connected_to_bottom"),
         )
+        return ViewSettings(
+            drivable,
+            output_size=(self._value("output_width"), self._value("output_height")),
+            confidence_threshold=self._value("confidence_threshold"),
+            overlay_alpha=self._value("overlay_alpha"),
+        )
 
-    def _publish_drivable(self, camera: Camera, header, ids, confidence) -> None:
-        want_mask = self._wants(camera, "drivable_mask")
-        want_grid = self._wants(camera, "drivable_grid") and camera.camera_info is not None
-        if not (want_mask or want_grid):
-            return
-        from bisenet_ros.inference.drivable import drivable_mask
-
-        mask = drivable_mask(ids, self._drivable_config())  # ids already thresholded
-        if want_mask:
-            self._send(camera, "drivable_mask", serialize_image(mask, "mono8", header))
-        if want_grid:
-            self._send(camera, "drivable_grid", self._grid(camera.camera_info, header, mask))
-
-    def _grid(self, info: CameraInfo, header, mask: np.ndarray) -> OccupancyGrid:
-        from bisenet_ros.inference.drivable import GroundGrid
-
-        ground = GroundGrid(
+    def _ground(self) -> GroundGrid:
+        return GroundGrid(
             resolution_m=self._value("grid_resolution_m"),
             width_m=self._value("grid_width_m"),
             length_m=self._value("grid_length_m"),
             camera_height_m=self._value("camera_height_m"),
             camera_pitch_rad=self._value("camera_pitch_rad"),
         )
-        sx, sy = mask.shape[1] / max(info.width, 1), mask.shape[0] / max(info.height, 1)
-        k = info.k
-        cells = ground.project(mask, k[0] * sx, k[4] * sy, k[2] * sx, k[5] * sy)
-        grid = OccupancyGrid()
-        grid.header.stamp = header.stamp
-        grid.header.frame_id = self._value("grid_frame_id") or header.frame_id
-        grid.info.map_load_time = header.stamp
-        grid.info.resolution = float(ground.resolution_m)
-        grid.info.height, grid.info.width = cells.shape
-        grid.info.origin.position.x, grid.info.origin.position.y = ground.origin
-        grid.info.origin.orientation.w = 1.0
-        grid.data = array.array("b", cells.tobytes())  # int8[]: the type Humble checks for
-        return grid
-
-    @staticmethod
-    def _scaled_info(info: CameraInfo, header, size: tuple[int, int]) -> CameraInfo:
-        """camera_info for the published views: intrinsics scaled to their size."""
-        sx, sy = size[0] / max(info.width, 1), size[1] / max(info.height, 1)
-        out = CameraInfo()
-        out.header = header
-        out.width, out.height = size
-        out.distortion_model, out.d, out.r = info.distortion_model, info.d, info.r
-        k, p = np.array(info.k, float), np.array(info.p, float)
-        k[[0, 1, 2]] *= sx
-        k[[3, 4, 5]] *= sy
-        p[[0, 1, 2, 3]] *= sx
-        p[[4, 5, 6, 7]] *= sy
-        out.k, out.p = k.tolist(), p.tolist()
-        return out
-
-    def _info(self, camera: Camera, header, size, timing: dict) -> SegmentationInfo:
-        manifest = self._segmenter.manifest
-        info = SegmentationInfo()
-        info.header = header
-        info.model_name = self._model_path.rsplit("/", 1)[-1].rsplit(".", 1)[0]
-        info.architecture = manifest.arch
-        info.backend, info.precision = self._segmenter.backend, self._segmenter.precision
-        info.class_names = list(manifest.class_names)
-        info.palette = bytes(v for c in manifest.palette for v in c)
-        info.drivable_class_ids = bytes(self._drivable_config().class_ids)
-        info.input_height, info.input_width = manifest.input_size
-        info.output_width, info.output_height = size
-        info.preprocess_ms = float(timing.get("preprocess_ms", 0.0))
-        info.inference_ms = float(timing.get("inference_ms", 0.0))
-        info.postprocess_ms = float(timing.get("postprocess_ms", 0.0))
-        info.total_latency_ms = float(timing["total_latency_ms"])
-        info.frames_processed = camera.processed
-        info.frames_dropped = sum(camera.dropped.values())
-        info.frames_rejected = sum(camera.rejected.values())
-        return info
 
     # --- diagnostics --------------------------------------------------------------------
 
