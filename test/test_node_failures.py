@@ -336,7 +336,7 @@ def test_a_paused_camera_is_not_a_transport_problem(ros_env, model_file, tmp_pat
             camera = probe.camera("/image")
             probe.record("/segment_node/labels")
             assert probe.wait_for_subscribers(camera, timeout=60), node.log()[-3000:]
-            for _ in range(3):
+            for _ in range(5):
                 frame = lambda: probe.frame(good_rgb)  # noqa: E731
                 assert probe.publish_until_answered(camera, frame, "/segment_node/labels")
             status, _ = diagnostics_values(probe)

@@ -9,8 +9,10 @@ frames never arrived, frames stopped), some frames unusable, or output below
 
 from __future__ import annotations
 
+from collections import deque
 from typing import NamedTuple
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 from .camera import RATE_WINDOW_S, Camera, rate
@@ -18,6 +20,7 @@ from .transport import no_input_hint
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
 PERIOD_S = 1.0  # one report per second
+STEADY = 3  # frames from a publisher before its silence means "stopped"
 
 
 class Assessment(NamedTuple):
@@ -42,8 +45,11 @@ def assess(
         return Assessment(WARN, "no_publisher", f"no publisher on {topic}: nothing to segment")
     silent = now - max(camera.last_receive, camera.matched_since)
     if publishers and silent >= no_input_warning_s:
-        # a publisher is noticed up to one period after it appeared: nothing since then
-        if camera.last_receive < camera.matched_since - PERIOD_S:
+        # A publisher is noticed up to one period after it appeared. Fewer frames than
+        # STEADY since then: they never or rarely got through (Fast DDS drops most large
+        # best-effort frames without its profile); more: the camera was sending, then stopped.
+        since = camera.matched_since - PERIOD_S
+        if sum(t >= since for t in camera.input_times) < STEADY:
             return Assessment(WARN, "never_arrived", no_input_hint(topic, publishers, silent))
         return Assessment(
             WARN,
@@ -104,4 +110,38 @@ def status(
         message=assessment.message,
         hardware_id=hardware_id,
         values=[KeyValue(key=k, value=v) for k, v in values.items()],
+    )
+
+
+class Timings:
+    """The node's recent timing figures, shared by its cameras."""
+
+    def __init__(self) -> None:
+        self.inference_ms: deque = deque(maxlen=100)
+        self.node_ms: deque = deque(maxlen=20)  # frame received -> outputs published
+        self.overhead_ms: deque = deque(maxlen=20)  # the same minus the segment() call
+        self.batch_sizes: deque = deque(maxlen=100)
+
+    def add_frame(self, inference_ms: float, node_ms: float, segmenter_ms: float) -> None:
+        self.inference_ms.append(inference_ms)
+        self.node_ms.append(node_ms)
+        self.overhead_ms.append(node_ms - segmenter_ms)
+
+    def values(self) -> dict[str, str]:
+        return {
+            "inference_ms_mean": f"{_mean(self.inference_ms, float('nan')):.1f}",
+            "node_latency_ms_mean_last20": f"{_mean(self.node_ms):.1f}",
+            "node_overhead_ms_mean_last20": f"{_mean(self.overhead_ms):.2f}",
+            "batch_size_mean": f"{_mean(self.batch_sizes):.2f}",
+            "batch_size_max": str(max(self.batch_sizes, default=0)),
+        }
+
+
+def _mean(values: deque, empty: float = 0.0) -> float:
+    return float(np.mean(values)) if values else empty
+
+
+def unconfigured(name: str, hardware_id: str) -> DiagnosticStatus:
+    return DiagnosticStatus(
+        level=WARN, name=name, message="unconfigured: no model loaded", hardware_id=hardware_id
     )

@@ -13,13 +13,9 @@ and why not (``diagnostics``).
 
 from __future__ import annotations
 
-import ctypes
-import os
-import signal
 import sys
 import threading
 import time
-from collections import deque
 from pathlib import Path
 
 import numpy as np
@@ -37,13 +33,12 @@ from bisenet_ros.inference import Segmentation, Segmenter
 from bisenet_ros.inference.drivable import DrivableConfig, GroundGrid
 from bisenet_ros.inference.views import ViewSettings, output_size, render
 
-from . import diagnostics, outputs
+from . import diagnostics, outputs, process
 from . import params as P
 from .camera import Camera, Frame, Problem
 from .compat import SubscriptionEventCallbacks
 from .image_cdr import serialize_image
-from .image_conversion import ImageError, compressed_to_array, image_to_array
-from .input_checks import SUPERSEDED, age_ms, arrival_problem, checked_message, pickup_problem
+from .intake import Intake
 from .reason_log import ReasonLog
 from .transport import apply_default_profile
 
@@ -58,18 +53,13 @@ class SegmentNode(LifecycleNode):
         # the worker reads parameters every frame: a dict lookup, not get_parameter()
         self._params = {name: self.get_parameter(name).value for name in P.SPECS}
         self.add_on_set_parameters_callback(self._on_set_parameters)
-        self._frames = threading.Condition()  # guards cameras' pending frames
         self._cameras: list[Camera] = []
         self._segmenter = None
         self._model_path = ""
         self._worker: threading.Thread | None = None
-        self._running = False
-        self._inference_ms: deque = deque(maxlen=100)
-        self._node_ms: deque = deque(maxlen=20)  # frame received -> outputs published
-        self._overhead_ms: deque = deque(maxlen=20)  # the same minus the segment() call
-        self._batch_sizes: deque = deque(maxlen=100)
+        self._timings = diagnostics.Timings()
         self._configured = False
-        self._frame_log = ReasonLog(self.get_logger(), period_s=5.0)
+        self._intake = Intake(self, self._value)
         self._input_log = ReasonLog(self.get_logger(), period_s=30.0)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         # steady time: with use_sim_time and no /clock, a ROS-time timer would never fire
@@ -127,7 +117,7 @@ class SegmentNode(LifecycleNode):
         """Subscribe to the cameras and start the worker."""
         for camera in self._cameras:
             self._subscribe(camera)
-        self._running = True
+        self._intake.open()
         self._worker = threading.Thread(target=self._work, name="segment_worker", daemon=True)
         self._worker.start()
         return super().on_activate(state)
@@ -199,7 +189,7 @@ class SegmentNode(LifecycleNode):
             self.create_subscription(
                 msg_type,
                 camera.input_topic,
-                lambda msg: self._on_image(camera, msg),
+                lambda msg: self._intake.receive(camera, msg),
                 qos,
                 event_callbacks=events,
                 raw=not camera.compressed,  # raw images arrive as CDR bytes (see image_cdr)
@@ -222,9 +212,7 @@ class SegmentNode(LifecycleNode):
             for sub in camera.subscriptions:
                 self.destroy_subscription(sub)
             camera.subscriptions.clear()
-        with self._frames:
-            self._running = False
-            self._frames.notify_all()
+        self._intake.close()
         if self._worker is not None:
             self._worker.join()
             self._worker = None
@@ -237,40 +225,7 @@ class SegmentNode(LifecycleNode):
         self._segmenter = None
         self._configured = False
 
-    # --- callbacks: keep the newest frame only -------------------------------------------
-
-    def _on_image(self, camera: Camera, msg: bytes | CompressedImage) -> None:
-        now = time.monotonic()
-        with self._frames:
-            camera.received += 1
-            camera.last_receive = now
-            camera.unanswered_since = camera.unanswered_since or now
-            camera.input_times.append(now)
-        try:
-            self._admit(camera, msg, now)
-        except Exception as error:  # a bug must not stop the executor; count and say so
-            self._count(camera, camera.rejected, Problem("internal_error", repr(error)), "error")
-
-    def _admit(self, camera: Camera, msg: bytes | CompressedImage, now: float) -> None:
-        """Make a frame the camera's pending one, unless its header or stamp rules it out."""
-        try:
-            checked = checked_message(msg, self._value("max_input_pixels"))
-        except ImageError as error:
-            self._count(camera, camera.rejected, Problem(error.reason, error.detail))
-            return
-        age = self._age_ms(checked)
-        camera.last_input_age_ms = float("nan") if age is None else age
-        clock = self.get_clock()
-        waiting_for_clock = clock.ros_time_is_active and clock.now().nanoseconds == 0
-        problem = arrival_problem(age, self._value("max_input_age_ms"), waiting_for_clock)
-        if problem:
-            self._count(camera, camera.dropped, problem)
-            return
-        with self._frames:
-            if camera.pending is not None:
-                self._count(camera, camera.dropped, SUPERSEDED, level="info")
-            camera.pending = (checked, now)
-            self._frames.notify()
+    # --- callbacks ----------------------------------------------------------------------
 
     def _on_info(self, camera: Camera, msg: CameraInfo) -> None:
         camera.camera_info = msg
@@ -289,58 +244,17 @@ class SegmentNode(LifecycleNode):
 
     def _work(self) -> None:
         """Take every waiting frame, segment them together, publish; never raise."""
-        while True:
-            with self._frames:
-                while self._running and not any(c.pending for c in self._cameras):
-                    self._frames.wait()
-                if not self._running:
-                    return
-                batch = [(c, *c.pending) for c in self._cameras if c.pending]
-                for camera in self._cameras:
-                    camera.pending = None
+        while (batch := self._intake.take(self._cameras)) is not None:
             try:
-                self._process(batch)
+                frames = []
+                for camera, msg, received in batch:
+                    decoded = self._intake.decode(camera, msg, received)
+                    if decoded is not None:
+                        frames.append(Frame(camera, msg, received, *decoded))
+                if frames:
+                    self._segment_and_publish(frames)
             except Exception as error:  # a bug must not kill the worker; say so loudly
-                self._frame_log.report(("", "bug"), f"frame processing failed: {error!r}", "error")
-
-    def _age_ms(self, msg) -> float | None:
-        return age_ms(msg, self.get_clock().now().nanoseconds)
-
-    def _count(self, camera: Camera, counter, problem: Problem, level: str = "warning") -> None:
-        """Count a frame that gets no answer under its reason, and log the reason."""
-        counter[problem.reason] += 1
-        if problem is not SUPERSEDED:
-            camera.note_problem(problem, time.monotonic())
-        verb = "rejected" if counter is camera.rejected else "dropped"
-        topic = self.resolve_topic_name(camera.input_topic)
-        message = f"{verb} a frame on {topic} ({problem.reason}): {problem.detail}"
-        self._frame_log.report((camera.name, problem.reason), message, level)
-
-    def _decode(self, camera: Camera, msg) -> tuple[np.ndarray, str] | None:
-        """The frame as an array, or None after counting and logging why it is unusable."""
-        max_pixels = self._value("max_input_pixels")
-        try:
-            if isinstance(msg, CompressedImage):
-                return compressed_to_array(msg, max_pixels)
-            return image_to_array(msg, max_pixels)
-        except ImageError as error:
-            self._count(camera, camera.rejected, Problem(error.reason, error.detail))
-        except Exception as error:  # e.g. a decoder crash on hostile data
-            self._count(camera, camera.rejected, Problem("decode", repr(error)))
-        return None
-
-    def _process(self, batch: list) -> None:
-        frames = []
-        for camera, msg, received in batch:
-            problem = pickup_problem(self._age_ms(msg), self._value("max_input_age_ms"))
-            if problem:
-                self._count(camera, camera.dropped, problem)
-                continue
-            decoded = self._decode(camera, msg)
-            if decoded is not None:
-                frames.append(Frame(camera, msg, received, *decoded))
-        if frames:
-            self._segment_and_publish(frames)
+                self._intake.report_bug(error)
 
     def _segment_and_publish(self, frames: list[Frame]) -> None:
         """One segment() call for every camera's frame, whatever their channel orders."""
@@ -355,9 +269,9 @@ class SegmentNode(LifecycleNode):
                     self._segment_and_publish([frame])
                 return
             camera = frames[0].camera
-            self._count(camera, camera.rejected, Problem("segmenter", str(error)))
+            self._intake.count(camera, camera.rejected, Problem("segmenter", str(error)))
             return
-        self._batch_sizes.append(len(frames))
+        self._timings.batch_sizes.append(len(frames))
         for frame, result in zip(frames, results, strict=True):
             self._publish(frame, result)
 
@@ -418,12 +332,14 @@ class SegmentNode(LifecycleNode):
         camera.processed += 1
         camera.output_times.append(now)
         camera.unanswered_since = 0.0
-        age = self._age_ms(frame.msg)
+        age = self._intake.age_ms(frame.msg)
         timing = dict(result.timing)
         timing["total_latency_ms"] = (now - frame.received) * 1e3 if age is None else age
-        self._inference_ms.append(timing.get("inference_ms", 0.0))
-        self._node_ms.append((now - frame.received) * 1e3)
-        self._overhead_ms.append(self._node_ms[-1] - sum(result.timing.values()))
+        self._timings.add_frame(
+            timing.get("inference_ms", 0.0),
+            (now - frame.received) * 1e3,
+            sum(result.timing.values()),
+        )
         counts = (camera.processed, sum(camera.dropped.values()), sum(camera.rejected.values()))
         info = outputs.segmentation_info(
             frame.msg.header, self._segmenter.manifest, Path(self._model_path).stem,
@@ -463,14 +379,8 @@ class SegmentNode(LifecycleNode):
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         if not self._cameras:
-            array.status.append(
-                DiagnosticStatus(
-                    level=DiagnosticStatus.WARN,
-                    name=f"{self.get_name()}: model",
-                    message="unconfigured: no model loaded",
-                    hardware_id=self.get_fully_qualified_name(),
-                )
-            )
+            name = f"{self.get_name()}: model"
+            array.status.append(diagnostics.unconfigured(name, self.get_fully_qualified_name()))
         for camera in list(self._cameras):
             array.status.append(self._camera_status(camera, now))
         self._diagnostics.publish(array)
@@ -482,43 +392,22 @@ class SegmentNode(LifecycleNode):
         if publishers > camera.matched_publishers:  # it appeared since the last report
             camera.matched_since = now
         camera.matched_publishers = publishers
-        assessment = diagnostics.assess(
-            camera,
-            now,
-            topic,
-            active,
-            self._value("no_input_warning_s"),
-            self._value("expected_rate_hz"),
-        )
-        if assessment.key in (
-            "never_arrived",
-            "stopped",
-        ):  # frame problems are logged as they happen
+        no_input_s, expected_hz = self._value("no_input_warning_s"), self._value("expected_rate_hz")
+        assessment = diagnostics.assess(camera, now, topic, active, no_input_s, expected_hz)
+        if assessment.key in ("never_arrived", "stopped"):  # frame problems: logged on arrival
             level = "warning" if assessment.key == "never_arrived" else "info"
             self._input_log.report((camera.name, assessment.key), assessment.message, level)
         segmenter = self._segmenter
         values = {
             "input_topic": topic,
             **diagnostics.counters(camera, now),
-            "inference_ms_mean": f"{_mean(self._inference_ms, float('nan')):.1f}",
-            "node_latency_ms_mean_last20": f"{_mean(self._node_ms):.1f}",
-            "node_overhead_ms_mean_last20": f"{_mean(self._overhead_ms):.2f}",
-            "batch_size_mean": f"{_mean(self._batch_sizes):.2f}",
-            "batch_size_max": str(max(self._batch_sizes, default=0)),
+            **self._timings.values(),
             "backend": segmenter.backend if segmenter else "",
             "precision": segmenter.precision if segmenter else "",
             "model": self._model_path,
         }
-        return diagnostics.status(
-            f"{self.get_name()}: {camera.name or 'camera'}",
-            self.get_fully_qualified_name(),
-            assessment,
-            values,
-        )
-
-
-def _mean(values: deque, empty: float = 0.0) -> float:
-    return float(np.mean(values)) if values else empty
+        name = f"{self.get_name()}: {camera.name or 'camera'}"
+        return diagnostics.status(name, self.get_fully_qualified_name(), assessment, values)
 
 
 def _autostart(node: SegmentNode) -> bool:
@@ -527,36 +416,14 @@ def _autostart(node: SegmentNode) -> bool:
     return node.trigger_configure() == success and node.trigger_activate() == success
 
 
-# Set by the launch file: `ros2 launch` leaves its processes running when it gets SIGTERM or
-# SIGKILL itself (launch_service: "can result in orphaned processes"); a node started by it
-# asks the kernel for SIGTERM when its parent dies. Not set for `segment_node` from a shell,
-# where `nohup segment_node &` must outlive the shell.
-EXIT_WITH_PARENT = "BISENET_EXIT_WITH_PARENT"
-PR_SET_PDEATHSIG = 1
-
-
-def _exit_with_parent() -> None:
-    if os.environ.get(EXIT_WITH_PARENT) == "1" and sys.platform.startswith("linux"):
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def _interrupt(signum: int, frame) -> None:
-    """SIGTERM (launch's escalation, systemd, docker stop) stops the node like Ctrl-C."""
-    raise KeyboardInterrupt
-
-
 def main(args: list[str] | None = None) -> int:
     """Entry point: ``segment_node --ros-args --params-file config/segment.yaml``."""
     transport_note = apply_default_profile()  # before rclpy creates the DDS participant
-    # SIGINT and SIGTERM stop the node here, not in rclpy's handler: that one invalidates the
-    # context at once, while the worker may still be publishing a frame.
     rclpy.init(
         args=args if args is not None else sys.argv,
-        signal_handler_options=SignalHandlerOptions.NO,
+        signal_handler_options=SignalHandlerOptions.NO,  # see process.py
     )
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
-    signal.signal(signal.SIGTERM, _interrupt)
-    _exit_with_parent()
+    process.stop_on_signals()
     node = SegmentNode()
     node.get_logger().info(transport_note)
     if node.get_parameter("autostart").value and not _autostart(node):
@@ -571,10 +438,7 @@ def main(args: list[str] | None = None) -> int:
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        # Ctrl-C in a terminal reaches the node twice (from the terminal and from launch):
-        # the second must not cut the clean-up short.
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        process.ignore_signals()
         node.close()
         node.destroy_node()
         rclpy.try_shutdown()
