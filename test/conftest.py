@@ -163,13 +163,14 @@ def running_context():
 
 @contextlib.contextmanager
 def probe_node(name: str = "probe"):
-    """A harness ``Probe`` on a context of its own, with the shipped Fast DDS profile."""
-    from bisenet_ros.ros.harness import Probe
+    """A ``TestProbe`` on a context of its own, with the shipped Fast DDS profile."""
+    from probe import TestProbe
+
     from bisenet_ros.ros.transport import apply_default_profile
 
     apply_default_profile()
     with running_context() as context:
-        probe = Probe(name, context=context)
+        probe = TestProbe(name, context=context)
         try:
             yield probe
         finally:
@@ -181,3 +182,50 @@ def ros_context(ros_env):
     """An initialised rclpy context of its own (test domain), shut down after the test."""
     with running_context() as context:
         yield context
+
+
+@pytest.fixture(scope="session")
+def street_frames(camvid_dir) -> list:
+    """Three real CamVid test frames, RGB, resized to 320x240: what the node tests send."""
+    import cv2
+
+    paths = sorted((camvid_dir / "test" / "images").glob("*.jpg"))[:3]
+    return [cv2.resize(cv2.cvtColor(cv2.imread(str(p)), cv2.COLOR_BGR2RGB), (320, 240))
+            for p in paths]  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def tiny_segmenter(model_file):
+    """The Segmenter the node tests' nodes run (model_file, torch, one thread): the reference
+    their outputs are compared with, bit for bit."""
+    from bisenet_ros.inference import Segmenter
+
+    return Segmenter.from_file(model_file, backend="torch", threads=1)
+
+
+def pytest_addoption(parser):
+    parser.addoption(
+        "--shuffle",
+        type=int,
+        metavar="SEED",
+        help="run the test files in a random order, and each file's tests in a random order "
+        "(seeded): shows that no test depends on another having run before it",
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    seed = config.getoption("--shuffle")
+    if seed is None:
+        return
+    import random
+
+    rng = random.Random(seed)
+    modules: dict[str, list] = {}
+    for item in items:  # one bucket per file, so that module fixtures start once
+        modules.setdefault(item.nodeid.split("::")[0], []).append(item)
+    buckets = list(modules.values())
+    rng.shuffle(buckets)
+    for bucket in buckets:
+        rng.shuffle(bucket)
+    items[:] = [item for bucket in buckets for item in bucket]
+    print(f"test order shuffled with seed {seed}")

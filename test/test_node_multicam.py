@@ -11,14 +11,13 @@ import pytest
 pytest.importorskip("rclpy")
 pytest.importorskip("torch")
 
-from test_node import frames, segmenter  # noqa: E402,F401  (module fixtures)
 
 NODE = "/segment_node"
 CAMERAS = ("front", "rear")
 
 
 @pytest.fixture(scope="module")
-def node(ros_env, model_file, tmp_path_factory):  # noqa: F811
+def node(ros_env, model_file, tmp_path_factory):
     from bisenet_ros.ros.harness import NodeProcess
 
     params = {
@@ -78,27 +77,27 @@ def send_pair(probe, images: dict, timeout: float = 20.0) -> dict:
     raise AssertionError("no answer for both cameras")
 
 
-def test_two_cameras_one_model_labels_and_headers(probe, segmenter, frames):  # noqa: F811
+def test_two_cameras_one_model_labels_and_headers(probe, tiny_segmenter, street_frames):
     from bisenet_ros.ros.harness import image_of
 
-    images = {"front": frames[0], "rear": frames[1]}
+    images = {"front": street_frames[0], "rear": street_frames[1]}
     for camera, (msg, out) in send_pair(probe, images).items():
         assert out.header.frame_id == camera and out.header.stamp == msg.header.stamp
         decoded = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_COLOR)
-        expected = segmenter.segment(decoded, channel_order="bgr")[0].ids
+        expected = tiny_segmenter.segment(decoded, channel_order="bgr")[0].ids
         # the node may have run both cameras as one batch of two; a batched convolution may
         # round differently in the last bit, so allow a handful of flipped pixels
         agreement = (image_of(out) == expected).mean()
         assert agreement > 0.999, f"{camera}: {agreement:.4f} of pixels agree"
 
 
-def test_frames_available_together_run_as_one_batch(probe, frames):  # noqa: F811
+def test_frames_available_together_run_as_one_batch(probe, street_frames):
     from diagnostic_msgs.msg import DiagnosticArray
 
     probe.record("/diagnostics", DiagnosticArray)
     for _ in range(15):  # pairs faster than the node can segment them
         for camera in CAMERAS:
-            probe.cameras[camera].publish(probe.compressed_frame(jpeg(frames[2]), camera))
+            probe.cameras[camera].publish(probe.compressed_frame(jpeg(street_frames[2]), camera))
         probe.spin_until(lambda: False, 0.005)
 
     def batch_max() -> int:
@@ -114,17 +113,17 @@ def test_frames_available_together_run_as_one_batch(probe, frames):  # noqa: F81
     assert probe.spin_until(lambda: batch_max() == 2, 10.0)
 
 
-def test_corrupt_jpeg_is_rejected_and_node_keeps_answering(probe, node, frames):  # noqa: F811
+def test_corrupt_jpeg_is_rejected_and_node_keeps_answering(probe, node, street_frames):
     from sensor_msgs.msg import CompressedImage
 
-    good = jpeg(frames[0])
+    good = jpeg(street_frames[0])
     bad = [good[: len(good) // 3], b"\xff\xd8garbage", b""]
     for data in bad:
         msg = CompressedImage(format="jpeg", data=data)
         msg.header.stamp = probe.node.get_clock().now().to_msg()
         probe.cameras["front"].publish(msg)
         probe.spin_until(lambda: False, 0.3)
-    msgs = send_pair(probe, {"front": frames[0], "rear": frames[0]})
+    msgs = send_pair(probe, {"front": street_frames[0], "rear": street_frames[0]})
     info = probe.wait_for(f"{NODE}/front/info", msgs["front"][0].header.stamp)
     assert info.frames_rejected == 3
     assert node.alive()
@@ -140,12 +139,12 @@ def test_best_effort_camera_against_reliable_input_is_named(probe, node):
     probe.node.destroy_publisher(publisher)
 
 
-def test_views_nobody_subscribes_to_are_not_computed(probe, frames):  # noqa: F811
+def test_views_nobody_subscribes_to_are_not_computed(probe, street_frames):
     """This probe listens to labels only: colour, overlay, confidence, masks are skipped."""
     from diagnostic_msgs.msg import DiagnosticArray
 
     probe.record("/diagnostics", DiagnosticArray)
-    send_pair(probe, {"front": frames[0], "rear": frames[1]})
+    send_pair(probe, {"front": street_frames[0], "rear": street_frames[1]})
     start = len(probe.received["/diagnostics"])
     assert probe.spin_until(lambda: len(probe.received["/diagnostics"]) > start, 5.0)
     statuses = [s for s in probe.received["/diagnostics"][-1].status if "front" in s.name]

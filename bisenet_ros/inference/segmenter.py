@@ -90,6 +90,22 @@ class Segmenter:
         )
         return cls(runner, manifest, resize_mode)
 
+    def warm_up(self, iterations: int) -> None:
+        """Run a blank frame ``iterations`` times, so that the first real frame is not slow
+        (lazy allocations, kernel selection, graph optimisation)."""
+        height, width = self.manifest.input_size
+        blank = np.zeros((height, width, 3), np.uint8)
+        for _ in range(iterations):
+            self.segment(blank, confidence=self.has_confidence)
+
+    def __str__(self) -> str:
+        m = self.manifest
+        height, width = m.input_size
+        return (
+            f"{m.arch}, {m.num_classes} classes, input {width}x{height}, "
+            f"backend {self.backend}, precision {self.precision}"
+        )
+
     def segment(
         self,
         images: np.ndarray | list[np.ndarray],

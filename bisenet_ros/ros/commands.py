@@ -32,9 +32,6 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument(
         "--camvid", default=str(REPO_SHARED / "datasets" / "camvid"), help="CamVid folder"
     )
-    demo.add_argument(
-        "--shared", default=str(REPO_SHARED), help="shared data folder (fallback weights)"
-    )
     demo.add_argument("--model", default="", help="model file (default: the bundled model)")
     demo.add_argument("--backend", default="auto", help="auto picks the fastest backend present")
     demo.add_argument(

@@ -10,68 +10,19 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
-from .params import BUNDLED_MODEL, package_file
+from .params import model_file, package_file
 
-RUGD_WEIGHTS = "bisenetv2_rugd25_coincheung_fp16.pth"
-RUGD_DRIVABLE = ["dirt", "sand", "grass", "asphalt", "gravel", "mulch", "concrete"]
 NODE = "/segment_node"
 OUTPUTS = {  # topic -> what is recorded into the bag
     "/segmentation": "sensor_msgs/msg/Image",
     f"{NODE}/drivable_mask": "sensor_msgs/msg/Image",
     f"{NODE}/info": "bisenet_ros/msg/SegmentationInfo",
 }
-
-
-@dataclass
-class Weights:
-    path: Path
-    note: str
-
-
-def choose_weights(model: str, shared: Path, output_dir: Path) -> Weights:
-    """The model to run and a sentence saying which it is and why."""
-    if model:
-        return Weights(Path(model), f"{model} (--model)")
-    if BUNDLED_MODEL.is_file():
-        return Weights(BUNDLED_MODEL, f"{BUNDLED_MODEL} (bundled CamVid model)")
-    rugd = shared / "reference" / "rugd_bisenetv2"
-    if not (rugd / RUGD_WEIGHTS).is_file():
-        raise SystemExit(
-            f"bisenet demo: the bundled model {BUNDLED_MODEL} is missing and no fallback "
-            f"weights were found at {rugd}; pass --model PATH"
-        )
-    return Weights(
-        convert_rugd(rugd, output_dir / "rugd_bisenetv2.pt"),
-        f"FALLBACK: the bundled CamVid model {BUNDLED_MODEL} does not exist yet, so the demo "
-        f"runs the real RUGD off-road BiSeNetV2 weights from {rugd} (25 off-road classes, "
-        "not CamVid's: expect plausible road/vegetation/sky, not CamVid accuracy)",
-    )
-
-
-def convert_rugd(folder: Path, target: Path) -> Path:
-    """The public RUGD checkpoint in the project format, with its class table."""
-    from bisenet_ros.manifest import Manifest, load_class_table
-    from bisenet_ros.models import load_checkpoint, save_checkpoint
-
-    if target.is_file():
-        return target
-    names, colors = load_class_table(folder / "rugd_names.txt", folder / "rugd_colors.txt")
-    manifest = Manifest(
-        arch="bisenetv2",
-        class_names=names,
-        palette=colors,
-        input_size=(256, 384),
-        drivable_ids=[names.index(n) for n in RUGD_DRIVABLE],
-        description="RUGD off-road BiSeNetV2 (KangneoungLee/bisenet_ros), demo fallback",
-    )
-    model, manifest = load_checkpoint(folder / RUGD_WEIGHTS, manifest=manifest)
-    return save_checkpoint(target, model, manifest)
 
 
 def camvid_frames(camvid: Path, count: int) -> list[np.ndarray]:
@@ -137,17 +88,18 @@ def run(args) -> int:
     output_dir.mkdir(parents=True, exist_ok=True)
     camvid = Path(args.camvid).resolve()
     frames = camvid_frames(camvid, args.frames)
-    weights = choose_weights(args.model, Path(args.shared).resolve(), output_dir)
-    print(f"weights: {weights.note}", flush=True)
+    weights, which = model_file(args.model)
+    note = f"{weights} ({'--model' if args.model else which})"
+    print(f"weights: {note}", flush=True)
     transport_note = apply_default_profile()  # this process and the node's (inherited)
     summary = _run_with_node(args, frames, weights, output_dir)
-    summary |= {"weights": weights.note, "transport": transport_note, "camvid": str(camvid)}
+    summary |= {"weights": note, "transport": transport_note, "camvid": str(camvid)}
     (output_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     _print_summary(summary, output_dir)
     return 0 if summary["frames_segmented"] > 0 else 1
 
 
-def _run_with_node(args, frames, weights: Weights, output_dir: Path) -> dict:
+def _run_with_node(args, frames, weights: Path, output_dir: Path) -> dict:
     import rclpy
     from sensor_msgs.msg import Image
 
@@ -155,7 +107,7 @@ def _run_with_node(args, frames, weights: Weights, output_dir: Path) -> dict:
 
     from .harness import NodeProcess, Probe
 
-    params = {"model_path": str(weights.path), "backend": args.backend}
+    params = {"model_path": str(weights), "backend": args.backend}
     node = NodeProcess(
         params,
         output_dir / "node",

@@ -9,6 +9,7 @@ frames never arrived, frames stopped), some frames unusable, or output below
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import NamedTuple
 
@@ -16,6 +17,7 @@ import numpy as np
 from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
 
 from .camera import RATE_WINDOW_S, Camera, rate
+from .reason_log import ReasonLog
 from .transport import no_input_hint
 
 OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.ERROR
@@ -101,18 +103,6 @@ def _by_reason(counts) -> str:
     return ", ".join(f"{reason}={n}" for reason, n in sorted(counts.items()))
 
 
-def status(
-    name: str, hardware_id: str, assessment: Assessment, values: dict[str, str]
-) -> DiagnosticStatus:
-    return DiagnosticStatus(
-        level=assessment.level,
-        name=name,
-        message=assessment.message,
-        hardware_id=hardware_id,
-        values=[KeyValue(key=k, value=v) for k, v in values.items()],
-    )
-
-
 class Timings:
     """The node's recent timing figures, shared by its cameras."""
 
@@ -141,7 +131,47 @@ def _mean(values: deque, empty: float = 0.0) -> float:
     return float(np.mean(values)) if values else empty
 
 
-def unconfigured(name: str, hardware_id: str) -> DiagnosticStatus:
-    return DiagnosticStatus(
-        level=WARN, name=name, message="unconfigured: no model loaded", hardware_id=hardware_id
-    )
+class Reporter:
+    """Builds each camera's status once a period, and logs the input situations (no frame
+    from a publisher, frames stopped) that no frame's arrival can report."""
+
+    def __init__(self, logger, node_name: str, hardware_id: str) -> None:
+        self._log = ReasonLog(logger, period_s=30.0)
+        self._node_name, self._hardware_id = node_name, hardware_id
+        self.timings = Timings()
+
+    def unconfigured(self) -> DiagnosticStatus:
+        return DiagnosticStatus(
+            level=WARN,
+            name=f"{self._node_name}: model",
+            message="unconfigured: no model loaded",
+            hardware_id=self._hardware_id,
+        )
+
+    def camera_status(
+        self, camera: Camera, topic: str, publishers: int, params: dict, model: dict[str, str]
+    ) -> DiagnosticStatus:
+        """``publishers``: matched on ``topic`` now; ``model``: backend, precision, path."""
+        now = time.monotonic()
+        if publishers > camera.matched_publishers:  # it appeared since the last report
+            camera.matched_since = now
+        camera.matched_publishers = publishers
+        active = bool(camera.subscriptions)
+        no_input_s, expected_hz = params["no_input_warning_s"], params["expected_rate_hz"]
+        assessment = assess(camera, now, topic, active, no_input_s, expected_hz)
+        if assessment.key in ("never_arrived", "stopped"):  # frame problems: logged on arrival
+            level = "warning" if assessment.key == "never_arrived" else "info"
+            self._log.report((camera.name, assessment.key), assessment.message, level)
+        values = {
+            "input_topic": topic,
+            **counters(camera, now),
+            **self.timings.values(),
+            **model,
+        }
+        return DiagnosticStatus(
+            level=assessment.level,
+            name=f"{self._node_name}: {camera.name or 'camera'}",
+            message=assessment.message,
+            hardware_id=self._hardware_id,
+            values=[KeyValue(key=k, value=v) for k, v in values.items()],
+        )

@@ -11,10 +11,9 @@ import threading
 import time
 from collections.abc import Callable
 
-import numpy as np
 from sensor_msgs.msg import CompressedImage
 
-from .camera import Camera, Problem
+from .camera import Camera, Frame, Problem
 from .image_conversion import ImageError, compressed_to_array, image_to_array
 from .input_checks import SUPERSEDED, age_ms, arrival_problem, checked_message, pickup_problem
 from .reason_log import ReasonLog
@@ -89,8 +88,10 @@ class Intake:
                 camera.pending = None
         return batch
 
-    def decode(self, camera: Camera, msg, received: float) -> tuple[np.ndarray, str] | None:
-        """The frame as (array, channel order), or None after counting why it is unusable."""
+    def decode(self, taken: tuple) -> Frame | None:
+        """A (camera, message, receive time) from ``take`` as a decoded Frame, or None after
+        counting why it is unusable."""
+        camera, msg, received = taken
         problem = pickup_problem(self.age_ms(msg), self._value("max_input_age_ms"))
         if problem:
             self.count(camera, camera.dropped, problem)
@@ -98,8 +99,8 @@ class Intake:
         max_pixels = self._value("max_input_pixels")
         try:
             if isinstance(msg, CompressedImage):
-                return compressed_to_array(msg, max_pixels)
-            return image_to_array(msg, max_pixels)
+                return Frame(camera, msg, received, *compressed_to_array(msg, max_pixels))
+            return Frame(camera, msg, received, *image_to_array(msg, max_pixels))
         except ImageError as error:
             self.count(camera, camera.rejected, Problem(error.reason, error.detail))
         except Exception as error:  # e.g. a decoder crash on hostile data

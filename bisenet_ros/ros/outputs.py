@@ -13,6 +13,8 @@ from bisenet_ros.inference.drivable import GroundGrid
 from bisenet_ros.manifest import Manifest
 from bisenet_ros.msg import SegmentationInfo
 
+from .image_cdr import serialize_image
+
 # image topic (under ~/ or ~/<camera>/) -> the view of inference.views it carries
 IMAGE_TOPICS = {
     "labels": "labels",
@@ -42,6 +44,16 @@ def views_for(topics: set[str]) -> set[str]:
     """The views to render for these topics (the grid is made from the drivable mask)."""
     views = {IMAGE_TOPICS[t] for t in topics if t in IMAGE_TOPICS}
     return views | {"drivable"} if "drivable_grid" in topics else views
+
+
+def image_messages(topics: set[str], views: dict, header) -> dict[str, bytes]:
+    """Serialized Images for the wanted image topics (a view may be missing: confidence)."""
+    messages = {}
+    for topic, view in IMAGE_TOPICS.items():
+        if topic in topics and view in views:
+            encoding = "rgb8" if views[view].ndim == 3 else "mono8"
+            messages[topic] = serialize_image(views[view], encoding, header)
+    return messages
 
 
 def drivable_grid(

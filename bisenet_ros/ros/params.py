@@ -19,6 +19,10 @@ from rcl_interfaces.msg import (
 )
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from bisenet_ros.inference.drivable import DrivableConfig, GroundGrid
+from bisenet_ros.inference.views import ViewSettings
+from bisenet_ros.manifest import Manifest
+
 BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "bisenetv2_camvid.pt"
 BUNDLED_ONNX = BUNDLED_MODEL.with_suffix(".onnx")  # the same weights, for installs without torch
 
@@ -178,9 +182,60 @@ def package_file(*parts: str) -> Path:
     return Path(__file__).resolve().parents[2].joinpath(*parts)
 
 
-def resolve_model_path(value: str) -> Path:
-    """The model file a ``model_path`` parameter means (empty: the bundled CamVid model, as a
-    checkpoint where PyTorch is installed, else as the exported ONNX graph)."""
+def model_file(value: str) -> tuple[Path, str]:
+    """The model file a ``model_path`` parameter means, and how to name it in messages.
+
+    Empty: the bundled CamVid model, as a checkpoint where PyTorch is installed, else as the
+    exported ONNX graph. FileNotFoundError if it does not exist.
+    """
     if value:
-        return Path(value).expanduser()
-    return BUNDLED_MODEL if importlib.util.find_spec("torch") else BUNDLED_ONNX
+        path, which = Path(value).expanduser(), "model_path"
+    else:
+        bundled = BUNDLED_MODEL if importlib.util.find_spec("torch") else BUNDLED_ONNX
+        path, which = bundled, "the bundled default model"
+    if not path.is_file():
+        raise FileNotFoundError(f"{which} {path} does not exist; set model_path")
+    return path, which
+
+
+def first_problem(values: dict) -> str | None:
+    """Why the current values cannot be configured (a bad choice), or None."""
+    return next(filter(None, (check_choice(name, values[name]) for name in CHOICES)), None)
+
+
+def view_settings(values: dict, manifest: Manifest) -> ViewSettings:
+    """How views are made, from the node's current parameter values."""
+    ids = list(values["drivable_class_ids"])
+    drivable = DrivableConfig(
+        class_ids=list(manifest.drivable_ids) if ids == [-1] else ids,
+        min_region_px=values["drivable_min_region_px"],
+        fill_holes_px=values["drivable_fill_holes_px"],
+        connected_to_bottom=values["drivable_connected_to_bottom"],
+    )
+    return ViewSettings(
+        drivable,
+        output_size=(values["output_width"], values["output_height"]),
+        confidence_threshold=values["confidence_threshold"],
+        overlay_alpha=values["overlay_alpha"],
+    )
+
+
+def ground_grid(values: dict) -> GroundGrid:
+    """The flat-ground projection of ~/drivable_grid, from the parameter values."""
+    return GroundGrid(
+        resolution_m=values["grid_resolution_m"],
+        width_m=values["grid_width_m"],
+        length_m=values["grid_length_m"],
+        camera_height_m=values["camera_height_m"],
+        camera_pitch_rad=values["camera_pitch_rad"],
+    )
+
+
+def refusal(name: str, value: object, configured: bool) -> str | None:
+    """Why a parameter change is refused now, or None if it is accepted."""
+    if name in SPECS and name not in DYNAMIC and configured:
+        return (
+            f"{name} is read at configure: deactivate and clean up the node, set it, then "
+            "configure again (or restart)"
+        )
+    return check_choice(name, value)

@@ -18,9 +18,8 @@ import threading
 import time
 from pathlib import Path
 
-import numpy as np
 import rclpy
-from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
@@ -30,17 +29,14 @@ from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
 from bisenet_ros.inference import Segmentation, Segmenter
-from bisenet_ros.inference.drivable import DrivableConfig, GroundGrid
-from bisenet_ros.inference.views import ViewSettings, output_size, render
+from bisenet_ros.inference.views import output_size, render
 
 from . import diagnostics, outputs, process
 from . import params as P
 from .camera import Camera, Frame, Problem
 from .compat import SubscriptionEventCallbacks
-from .image_cdr import serialize_image
 from .intake import Intake
-from .reason_log import ReasonLog
-from .transport import apply_default_profile
+from .transport import apply_default_profile, incompatible_qos_hint
 
 
 class SegmentNode(LifecycleNode):
@@ -57,10 +53,11 @@ class SegmentNode(LifecycleNode):
         self._segmenter = None
         self._model_path = ""
         self._worker: threading.Thread | None = None
-        self._timings = diagnostics.Timings()
+        self._reporter = diagnostics.Reporter(
+            self.get_logger(), self.get_name(), self.get_fully_qualified_name()
+        )
         self._configured = False
         self._intake = Intake(self, self._value)
-        self._input_log = ReasonLog(self.get_logger(), period_s=30.0)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         # steady time: with use_sim_time and no /clock, a ROS-time timer would never fire
         self.create_timer(
@@ -81,15 +78,9 @@ class SegmentNode(LifecycleNode):
         has no post-set callback to do it afterwards.
         """
         for param in parameters:
-            if param.name in P.SPECS and param.name not in P.DYNAMIC and self._configured:
-                return SetParametersResult(
-                    successful=False,
-                    reason=f"{param.name} is read at configure: deactivate and clean up the "
-                    "node, set it, then configure again (or restart)",
-                )
-            problem = P.check_choice(param.name, param.value)
-            if problem:
-                return SetParametersResult(successful=False, reason=problem)
+            refusal = P.refusal(param.name, param.value, self._configured)
+            if refusal:
+                return SetParametersResult(successful=False, reason=refusal)
         for param in parameters:
             self._params[param.name] = param.value
         return SetParametersResult(successful=True)
@@ -98,11 +89,10 @@ class SegmentNode(LifecycleNode):
 
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load and warm up the model, then create the cameras' publishers."""
-        for name in P.CHOICES:
-            problem = P.check_choice(name, self._value(name))
-            if problem:
-                self.get_logger().error(problem)
-                return TransitionCallbackReturn.FAILURE
+        problem = P.first_problem(self._params)
+        if problem:
+            self.get_logger().error(problem)
+            return TransitionCallbackReturn.FAILURE
         try:
             self._load_model()
         except Exception as error:  # any loader failure must leave the node unconfigured
@@ -143,30 +133,17 @@ class SegmentNode(LifecycleNode):
         self._release()
 
     def _load_model(self) -> None:
-        path = P.resolve_model_path(self._value("model_path"))
-        bundled = path in (P.BUNDLED_MODEL, P.BUNDLED_ONNX)
-        which = "the bundled default model" if bundled else "model_path"
-        if not path.is_file():
-            raise FileNotFoundError(f"{which} {path} does not exist; set model_path")
-        threads = self._value("threads") or None
+        path, which = P.model_file(self._value("model_path"))
         self._segmenter = Segmenter.from_file(
             path,
             backend=self._value("backend"),
             precision=self._value("precision"),
             resize_mode=self._value("resize_mode"),
-            threads=threads,
+            threads=self._value("threads") or None,
         )
-        manifest = self._segmenter.manifest
         self._model_path = str(path)
-        height, width = manifest.input_size
-        warmup = np.zeros((height, width, 3), np.uint8)
-        for _ in range(self._value("warmup_iterations")):
-            self._segmenter.segment(warmup, confidence=self._segmenter.has_confidence)
-        self.get_logger().info(
-            f"weights: {path} ({which}); {manifest.arch}, {manifest.num_classes} classes, "
-            f"input {width}x{height}, backend {self._segmenter.backend}, "
-            f"precision {self._segmenter.precision}"
-        )
+        self._segmenter.warm_up(self._value("warmup_iterations"))
+        self.get_logger().info(f"weights: {path} ({which}); {self._segmenter}")
 
     def _create_camera(self, namespace: str, grouped: bool) -> Camera:
         compressed = self._value("input_transport") == "compressed"
@@ -232,13 +209,10 @@ class SegmentNode(LifecycleNode):
 
     def _on_incompatible_qos(self, camera: Camera, event) -> None:
         """A publisher whose QoS cannot reach us, typically best effort vs reliable."""
-        self.get_logger().warning(
-            f"a publisher on {self.resolve_topic_name(camera.input_topic)} has QoS "
-            f"incompatible with input_reliability={self._value('input_reliability')} "
-            f"(policy {event.last_policy_kind.name}): its frames will not arrive; set "
-            "input_reliability:=best_effort (accepts every publisher)",
-            throttle_duration_sec=30.0,
-        )
+        topic = self.resolve_topic_name(camera.input_topic)
+        reliability, policy = self._value("input_reliability"), event.last_policy_kind.name
+        hint = incompatible_qos_hint(topic, reliability, policy)
+        self.get_logger().warning(hint, throttle_duration_sec=30.0)
 
     # --- worker -------------------------------------------------------------------------
 
@@ -246,11 +220,7 @@ class SegmentNode(LifecycleNode):
         """Take every waiting frame, segment them together, publish; never raise."""
         while (batch := self._intake.take(self._cameras)) is not None:
             try:
-                frames = []
-                for camera, msg, received in batch:
-                    decoded = self._intake.decode(camera, msg, received)
-                    if decoded is not None:
-                        frames.append(Frame(camera, msg, received, *decoded))
+                frames = [f for f in map(self._intake.decode, batch) if f is not None]
                 if frames:
                     self._segment_and_publish(frames)
             except Exception as error:  # a bug must not kill the worker; say so loudly
@@ -271,7 +241,7 @@ class SegmentNode(LifecycleNode):
             camera = frames[0].camera
             self._intake.count(camera, camera.rejected, Problem("segmenter", str(error)))
             return
-        self._timings.batch_sizes.append(len(frames))
+        self._reporter.timings.batch_sizes.append(len(frames))
         for frame, result in zip(frames, results, strict=True):
             self._publish(frame, result)
 
@@ -299,115 +269,64 @@ class SegmentNode(LifecycleNode):
         topics = {t for t in outputs.TOGGLE if self._wants(camera, t)}
         if camera.camera_info is None:
             topics -= {"drivable_grid", "camera_info"}
-        settings = self._view_settings()
-        palette = self._segmenter.manifest.palette
-        views = render(
-            result, frame.image, frame.order, palette, settings, outputs.views_for(topics)
-        )
+        manifest = self._segmenter.manifest
+        settings = P.view_settings(self._params, manifest)
+        wanted = outputs.views_for(topics)
+        views = render(result, frame.image, frame.order, manifest.palette, settings, wanted)
         size = output_size(settings, result.ids.shape)
-        sent = []
-        for topic, view in outputs.IMAGE_TOPICS.items():
-            if topic in topics and view in views:
-                encoding = "rgb8" if views[view].ndim == 3 else "mono8"
-                camera.publishers[topic].publish(serialize_image(views[view], encoding, header))
-                sent.append(topic)
+        messages = outputs.image_messages(topics, views, header)
         if "drivable_grid" in topics:
-            grid = outputs.drivable_grid(
-                camera.camera_info, header, views["drivable"], self._ground(),
+            messages["drivable_grid"] = outputs.drivable_grid(
+                camera.camera_info, header, views["drivable"], P.ground_grid(self._params),
                 self._value("grid_frame_id"),
             )  # fmt: skip
-            camera.publishers["drivable_grid"].publish(grid)
-            sent.append("drivable_grid")
         if "camera_info" in topics:
-            scaled = outputs.scaled_camera_info(camera.camera_info, header, size)
-            camera.publishers["camera_info"].publish(scaled)
-            sent.append("camera_info")
-        camera.last_views = tuple(sent)
-        self._account(frame, result, size)
+            messages["camera_info"] = outputs.scaled_camera_info(camera.camera_info, header, size)
+        for topic, msg in messages.items():
+            camera.publishers[topic].publish(msg)
+        camera.last_views = tuple(messages)
+        self._account(frame, result, size, settings.drivable.class_ids)
 
-    def _account(self, frame: Frame, result: Segmentation, size: tuple[int, int]) -> None:
+    def _account(self, frame: Frame, result: Segmentation, size, drivable_ids: list[int]) -> None:
         """Count the frame, keep its timing for diagnostics and publish ~/info."""
         now = time.monotonic()
         camera = frame.camera
         camera.processed += 1
         camera.output_times.append(now)
         camera.unanswered_since = 0.0
+        node_ms = (now - frame.received) * 1e3
         age = self._intake.age_ms(frame.msg)
-        timing = dict(result.timing)
-        timing["total_latency_ms"] = (now - frame.received) * 1e3 if age is None else age
-        self._timings.add_frame(
-            timing.get("inference_ms", 0.0),
-            (now - frame.received) * 1e3,
-            sum(result.timing.values()),
+        timing = {**result.timing, "total_latency_ms": node_ms if age is None else age}
+        self._reporter.timings.add_frame(
+            result.timing["inference_ms"], node_ms, sum(result.timing.values())
         )
         counts = (camera.processed, sum(camera.dropped.values()), sum(camera.rejected.values()))
+        runtime = (self._segmenter.backend, self._segmenter.precision)
         info = outputs.segmentation_info(
-            frame.msg.header, self._segmenter.manifest, Path(self._model_path).stem,
-            (self._segmenter.backend, self._segmenter.precision),
-            self._view_settings().drivable.class_ids, size, timing, counts,
+            frame.msg.header, self._segmenter.manifest, Path(self._model_path).stem, runtime,
+            drivable_ids, size, timing, counts,
         )  # fmt: skip
         camera.publishers["info"].publish(info)
-
-    def _view_settings(self) -> ViewSettings:
-        ids = list(self._value("drivable_class_ids"))
-        drivable = DrivableConfig(
-            class_ids=list(self._segmenter.manifest.drivable_ids) if ids == [-1] else ids,
-            min_region_px=self._value("drivable_min_region_px"),
-            fill_holes_px=self._value("drivable_fill_holes_px"),
-            connected_to_bottom=self._value("drivable_connected_to_bottom"),
-        )
-        return ViewSettings(
-            drivable,
-            output_size=(self._value("output_width"), self._value("output_height")),
-            confidence_threshold=self._value("confidence_threshold"),
-            overlay_alpha=self._value("overlay_alpha"),
-        )
-
-    def _ground(self) -> GroundGrid:
-        return GroundGrid(
-            resolution_m=self._value("grid_resolution_m"),
-            width_m=self._value("grid_width_m"),
-            length_m=self._value("grid_length_m"),
-            camera_height_m=self._value("camera_height_m"),
-            camera_pitch_rad=self._value("camera_pitch_rad"),
-        )
 
     # --- diagnostics --------------------------------------------------------------------
 
     def _publish_diagnostics(self) -> None:
-        now = time.monotonic()
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()
         if not self._cameras:
-            name = f"{self.get_name()}: model"
-            array.status.append(diagnostics.unconfigured(name, self.get_fully_qualified_name()))
-        for camera in list(self._cameras):
-            array.status.append(self._camera_status(camera, now))
-        self._diagnostics.publish(array)
-
-    def _camera_status(self, camera: Camera, now: float) -> DiagnosticStatus:
-        topic = self.resolve_topic_name(camera.input_topic)
-        active = bool(camera.subscriptions)
-        publishers = self.count_publishers(topic) if active else 0
-        if publishers > camera.matched_publishers:  # it appeared since the last report
-            camera.matched_since = now
-        camera.matched_publishers = publishers
-        no_input_s, expected_hz = self._value("no_input_warning_s"), self._value("expected_rate_hz")
-        assessment = diagnostics.assess(camera, now, topic, active, no_input_s, expected_hz)
-        if assessment.key in ("never_arrived", "stopped"):  # frame problems: logged on arrival
-            level = "warning" if assessment.key == "never_arrived" else "info"
-            self._input_log.report((camera.name, assessment.key), assessment.message, level)
+            array.status.append(self._reporter.unconfigured())
         segmenter = self._segmenter
-        values = {
-            "input_topic": topic,
-            **diagnostics.counters(camera, now),
-            **self._timings.values(),
+        model = {
             "backend": segmenter.backend if segmenter else "",
             "precision": segmenter.precision if segmenter else "",
             "model": self._model_path,
         }
-        name = f"{self.get_name()}: {camera.name or 'camera'}"
-        return diagnostics.status(name, self.get_fully_qualified_name(), assessment, values)
+        for camera in list(self._cameras):
+            topic = self.resolve_topic_name(camera.input_topic)
+            publishers = self.count_publishers(topic) if camera.subscriptions else 0
+            status = self._reporter.camera_status(camera, topic, publishers, self._params, model)
+            array.status.append(status)
+        self._diagnostics.publish(array)
 
 
 def _autostart(node: SegmentNode) -> bool:

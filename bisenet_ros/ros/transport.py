@@ -99,3 +99,12 @@ def no_input_hint(topic: str, publishers: int, seconds: float) -> str:
         "FASTDDS_BUILTIN_TRANSPORTS=LARGE_DATA), or set input_reliability:=reliable, "
         "or use input_transport:=compressed."
     )
+
+
+def incompatible_qos_hint(topic: str, reliability: str, policy: str) -> str:
+    """What to tell a user whose camera's QoS cannot reach the subscription."""
+    return (
+        f"a publisher on {topic} has QoS incompatible with input_reliability={reliability} "
+        f"(policy {policy}): its frames will not arrive; set input_reliability:=best_effort "
+        "(accepts every publisher)"
+    )
