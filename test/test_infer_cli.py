@@ -13,6 +13,7 @@ from rosbags.typesys import Stores, get_typestore
 
 from bisenet_ros.cli import main
 from bisenet_ros.inference import Segmenter
+from bisenet_ros.inference.drivable import DrivableConfig, drivable_mask
 
 TOPIC = "/camera/image_raw"
 TYPES = get_typestore(Stores.LATEST)
@@ -91,7 +92,7 @@ def test_infer_on_rosbag2_writes_readable_bag(tmp_path, frames, model_file, stor
             f"{TOPIC}/labels": len(frames),
             f"{TOPIC}/drivable": len(frames),
         }
-        labels = []
+        labels, drivable = [], []
         for connection, timestamp, raw in reader.messages():
             msg = TYPES.deserialize_cdr(raw, connection.msgtype)
             if connection.topic == f"{TOPIC}/labels":
@@ -100,9 +101,11 @@ def test_infer_on_rosbag2_writes_readable_bag(tmp_path, frames, model_file, stor
                 assert stamp == timestamp
                 labels.append(msg.data.reshape(msg.height, msg.width))
             if connection.topic == f"{TOPIC}/drivable":
-                assert set(np.unique(msg.data)) <= {0, 255}
-    for ids, (stem, _) in zip(labels, frames, strict=True):
+                drivable.append(msg.data.reshape(msg.height, msg.width))
+    config = DrivableConfig(segmenter.manifest.drivable_ids)
+    for ids, mask, (stem, _) in zip(labels, drivable, frames, strict=True):
         assert np.array_equal(ids, expected[stem])
+        assert np.array_equal(mask, drivable_mask(expected[stem], config))
     written = sorted(out.glob("*_labels.png"))
     assert len(written) == len(frames)
     assert np.array_equal(cv2.imread(str(written[0]), cv2.IMREAD_UNCHANGED), labels[0])

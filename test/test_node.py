@@ -122,6 +122,7 @@ def test_labels_equal_segmenter_and_header_is_kept(probe, tiny_segmenter, street
 
 
 def test_views_info_and_scaled_camera_info(probe, tiny_segmenter, street_frames):
+    from bisenet_ros.inference.drivable import DrivableConfig, drivable_mask
     from bisenet_ros.inference.views import colorize
     from bisenet_ros.ros.harness import image_of
 
@@ -135,7 +136,8 @@ def test_views_info_and_scaled_camera_info(probe, tiny_segmenter, street_frames)
     confidence = probe.wait_for(f"{NODE}/confidence", stamp)
     assert confidence.encoding == "mono8" and confidence.header.frame_id == "views"
     mask = image_of(probe.wait_for(f"{NODE}/drivable_mask", stamp))
-    assert set(np.unique(mask)) <= {0, 255}
+    defaults = DrivableConfig(tiny_segmenter.manifest.drivable_ids)  # the node's defaults
+    np.testing.assert_array_equal(mask, drivable_mask(ids, defaults))
     seg_info = probe.wait_for(f"{NODE}/info", stamp)
     assert seg_info.backend == "torch" and seg_info.architecture == "bisenetv2"
     assert list(seg_info.class_names) == tiny_segmenter.manifest.class_names
