@@ -82,7 +82,13 @@ def check_parity(model, manifest, x, size, tmp_path, logits_tolerance):
     ids, confidence = run_onnx(ids_path, x.numpy())
     assert np.abs(logits - reference).max() < logits_tolerance
     assert ids.dtype == np.uint8 and ids.shape == (x.shape[0], *size)
-    np.testing.assert_array_equal(ids, reference.argmax(1))
+    # where the two best logits are closer than float32 summation noise, either may win
+    top2 = np.sort(reference, axis=1)[:, -2:]
+    clear = (top2[:, 1] - top2[:, 0]) > 2 * logits_tolerance
+    np.testing.assert_array_equal(ids[clear], reference.argmax(1)[clear])
+    runner_up = np.take_along_axis(reference, ids[:, None].astype(np.int64), 1)[:, 0]
+    assert (runner_up >= top2[:, 0] - logits_tolerance).all()  # a near-tie, never a loser
+    assert clear.mean() > 0.99
     softmax = torch.softmax(torch.from_numpy(reference), 1).amax(1).numpy()
     assert np.abs(confidence.astype(np.float32) - softmax * 255).max() <= 1.0
     return reference
