@@ -1,11 +1,12 @@
-"""TensorRT: what can be checked anywhere (engine keys, cache location, calibration batches,
-the ONNX graph the builder consumes, backend choice) and, where TensorRT and a GPU exist,
-real engine builds."""
+"""TensorRT: what can be checked anywhere (engine keys, the cache and its lookup, every
+exported graph against TensorRT's parser rules, backend choice) and, where TensorRT and a
+GPU exist, real engine builds."""
 
 from __future__ import annotations
 
 import importlib.util
-from dataclasses import replace
+import json
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import cv2
@@ -14,18 +15,13 @@ import onnx
 import pytest
 from conftest import CAMVID_PATH as CAMVID
 from conftest import RUGD_PATH
+from onnx import TensorProto, helper, numpy_helper
 
-from bisenet_ros.export.cache import cache_dir, exported_onnx
-from bisenet_ros.export.tensorrt import (
-    CalibrationBatches,
-    EngineSpec,
-    calibration_cache_path,
-    engine_path,
-)
-from bisenet_ros.inference import Segmenter
-from bisenet_ros.inference.backends import tensorrt_available
-from bisenet_ros.manifest import Manifest
-from bisenet_ros.preprocess import preprocess
+from bisenet_ros.export.cache import cache_dir, exported_onnx, quantized_onnx
+from bisenet_ros.export.tensorrt import EngineSpec, build_info_path, cached_engine, engine_path
+from bisenet_ros.export.tensorrt_rules import problems
+from bisenet_ros.inference import Segmenter, backends
+from bisenet_ros.inference.backends import resolve_backend, tensorrt_available
 
 RUGD_WEIGHTS = RUGD_PATH / "bisenetv2_rugd25_coincheung_fp16.pth"
 HAS_TRT = tensorrt_available()
@@ -34,19 +30,11 @@ TRT_REASON = (
     if importlib.util.find_spec("tensorrt") is None
     else "TensorRT is installed but no CUDA GPU is visible"
 )
-# ONNX operators the TensorRT 10 ONNX parser supports that this network may use.
-TRT_OPS = {
-    "Add", "ArgMax", "AveragePool", "BatchNormalization", "Cast", "Concat", "Constant",
-    "Conv", "Exp", "Gather", "GlobalAveragePool", "MaxPool", "Mul", "ReduceMax", "ReduceMean",
-    "ReduceSum", "Reciprocal", "Relu", "Resize", "Round", "Shape", "Sigmoid", "Slice",
-    "Softmax", "Sub", "Unsqueeze",
-}  # fmt: skip
 
 SPEC = EngineSpec(
     onnx_sha256="ab" * 32,
     tensorrt_version="10.3.0",
-    gpu_name="NVIDIA H100 80GB HBM3",
-    compute_capability="9.0",
+    gpu="NVIDIA H100 80GB HBM3, sm 9.0, 132 SMs, 81079 MiB",
     precision="fp16",
     input_shape=(3, 512, 1024),
     max_batch=4,
@@ -58,12 +46,10 @@ def test_engine_key_changes_with_every_dependency():
     changed = {
         "onnx_sha256": "cd" * 32,
         "tensorrt_version": "10.4.0",
-        "gpu_name": "Orin",
-        "compute_capability": "8.7",
+        "gpu": "Orin, sm 8.7, 16 SMs, 62841 MiB",  # AGX Orin 64 GB vs Orin NX: same name
         "precision": "int8",
         "input_shape": (3, 1024, 2048),
         "max_batch": 1,
-        "calibration": "x.calib",
     }
     keys = {replace(SPEC, **{field: value}).key() for field, value in changed.items()}
     assert len(keys) == len(changed) and SPEC.key() not in keys
@@ -89,30 +75,29 @@ def real_frames(count: int) -> list[Path]:
     return sorted((CAMVID / "val" / "images").glob("*.jpg"))[:count]
 
 
-def test_calibration_batches_are_inference_preprocessing():
-    files = real_frames(7)
-    manifest = Manifest.default("bisenetv2", 19)
-    manifest.input_size = (96, 128)
-    batches = CalibrationBatches(files, manifest, batch_size=3)
-    produced = list(batches)
-    assert len(batches) == len(produced) == 2  # the seventh frame does not fill a batch
-    for i, batch in enumerate(produced):
-        assert batch.shape == (3, 3, 96, 128) and batch.dtype == np.float32
-        assert batch.flags["C_CONTIGUOUS"]
-        images = [cv2.imread(str(f)) for f in files[3 * i : 3 * i + 3]]
-        expected, _ = preprocess(images, manifest, "bgr", "stretch")
-        assert np.array_equal(batch, expected)
-    with pytest.raises(ValueError, match="calibration images"):
-        CalibrationBatches(files[:2], manifest, batch_size=3)
+def fake_engine(spec: EngineSpec, cache: Path, stem: str = "model") -> Path:
+    """An engine file and its build record, as ``build_engine`` writes them."""
+    engine = engine_path(spec, stem, cache)
+    engine.parent.mkdir(parents=True, exist_ok=True)
+    build_info_path(engine).write_text(json.dumps(asdict(spec)))
+    engine.write_bytes(b"engine")
+    return engine
 
 
-def test_calibration_cache_key(tmp_path):
-    files = real_frames(4)
-    a = calibration_cache_path("ab" * 32, files, "entropy", cache=tmp_path)
-    assert a == calibration_cache_path("ab" * 32, list(files), "entropy", cache=tmp_path)
-    assert a != calibration_cache_path("ab" * 32, files, "minmax", cache=tmp_path)
-    assert a != calibration_cache_path("ab" * 32, files[:3], "entropy", cache=tmp_path)
-    assert a != calibration_cache_path("cd" * 32, files, "entropy", cache=tmp_path)
+def test_an_engine_built_for_larger_batches_is_found(tmp_path):
+    """`bisenet export tensorrt --max-batch 8` ahead of time; the node asks for 4: no rebuild."""
+    built = fake_engine(replace(SPEC, max_batch=8), tmp_path)
+    assert cached_engine(SPEC, "model", tmp_path) == built
+    assert cached_engine(replace(SPEC, max_batch=16), "model", tmp_path) is None
+    assert (
+        cached_engine(replace(SPEC, gpu="Orin, sm 8.7, 8 SMs, 15656 MiB"), "model", tmp_path)
+        is None
+    )
+    assert cached_engine(replace(SPEC, input_shape=(3, 256, 512)), "model", tmp_path) is None
+    exact = fake_engine(SPEC, tmp_path)
+    assert cached_engine(SPEC, "model", tmp_path) == exact
+    built.unlink()  # a build record without its engine (killed between them) is no engine
+    assert cached_engine(replace(SPEC, max_batch=2), "model", tmp_path) == exact
 
 
 @pytest.fixture(scope="module")
@@ -123,26 +108,103 @@ def graph(tmp_path_factory) -> Path:
     return exported_onnx(RUGD_WEIGHTS, (128, 192), tmp_path_factory.mktemp("cache"))
 
 
-def test_graph_for_tensorrt(graph):
-    model = onnx.load(str(graph))
+@pytest.fixture(scope="module")
+def graphs(graph, tmp_path_factory) -> dict[str, Path]:
+    """Every graph the project exports for one network, fp32 and int8."""
+    import torch
+
+    from bisenet_ros.export.onnx import export_onnx
+    from bisenet_ros.models import load_checkpoint
+
+    folder = tmp_path_factory.mktemp("graphs")
+    model, manifest = load_checkpoint(RUGD_WEIGHTS)
+    with torch.no_grad():
+        ids = export_onnx(model, manifest, folder / "ids.onnx", (128, 192))
+        logits = export_onnx(model, manifest, folder / "logits.onnx", (128, 192), "logits")
+    calibration = CAMVID / "val" / "images"
+    return {
+        "ids+confidence": graph,
+        "ids": ids,
+        "logits": logits,
+        "int8 tensorrt": quantized_onnx(graph, calibration, folder, for_tensorrt=True),
+        "int8 cpu": quantized_onnx(graph, calibration, folder),
+    }
+
+
+@pytest.mark.parametrize("kind", ["ids+confidence", "ids", "logits", "int8 tensorrt"])
+def test_every_exported_graph_follows_the_parser_rules(graphs, kind):
+    model = onnx.load(str(graphs[kind]))
     onnx.checker.check_model(model, full_check=True)
-    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 17
-    (inp,) = model.graph.input
-    dims = inp.type.tensor_type.shape.dim
-    assert inp.name == "input" and inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
-    assert dims[0].dim_param and [d.dim_value for d in dims[1:]] == [3, 128, 192]
-    outputs = {o.name: o.type.tensor_type.elem_type for o in model.graph.output}
-    assert outputs == {"ids": onnx.TensorProto.UINT8, "confidence": onnx.TensorProto.UINT8}
-    unsupported = {n.op_type for n in model.graph.node} - TRT_OPS
-    assert not unsupported, f"operators the TensorRT ONNX parser lacks: {unsupported}"
+    assert problems(model) == []
     assert all(n.domain in ("", "ai.onnx") for n in model.graph.node)  # no custom plugins
+
+
+def test_the_cpu_int8_graph_is_not_for_tensorrt_and_auto_knows(graphs, monkeypatch):
+    """ONNX Runtime's int8 graph has uint8 activations: refused by the rules, so ``auto``
+    keeps it on onnxruntime even where TensorRT is present (stand-in: our choice only)."""
+    refused = problems(onnx.load(str(graphs["int8 cpu"])))
+    assert refused and all("zero point" in p or "int8" in p for p in refused)
+    monkeypatch.setattr(backends, "tensorrt_available", lambda: True)
+    assert resolve_backend("auto", "onnx", "int8", graphs["int8 cpu"]) == "onnxruntime"
+    assert resolve_backend("auto", "onnx", "int8", graphs["int8 tensorrt"]) == "tensorrt"
+    assert resolve_backend("auto", "onnx", "fp32", graphs["ids"]) == "tensorrt"
+
+
+def tiny_graph(nodes, outputs, initializers=(), input_shape=("batch", 3, 8, 8)):
+    x = helper.make_tensor_value_info("input", TensorProto.FLOAT, list(input_shape))
+    graph = helper.make_graph(nodes, "g", [x], outputs, list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def out(name, kind, shape=("batch", 8, 8)):
+    return helper.make_tensor_value_info(name, kind, list(shape))
+
+
+def test_each_parser_rule_is_enforced():
+    """Graphs that break one rule each; the rules are TensorRT's documented parser limits."""
+    argmax = helper.make_node("ArgMax", ["input"], ["a"], axis=1, keepdims=0)
+    int64_ids = tiny_graph([argmax], [out("a", TensorProto.INT64)])
+    assert problems(int64_ids) == ["output a: INT64"]
+    direct = tiny_graph(
+        [argmax, helper.make_node("Cast", ["a"], ["ids"], to=TensorProto.UINT8)],
+        [out("ids", TensorProto.UINT8)],
+    )
+    assert problems(direct) == ["output ids: uint8 not made by a Cast from float"]
+    last = tiny_graph(
+        [helper.make_node("ArgMax", ["input"], ["a"], axis=1, keepdims=0, select_last_index=1),
+         helper.make_node("Cast", ["a"], ["f"], to=TensorProto.FLOAT),
+         helper.make_node("Cast", ["f"], ["ids"], to=TensorProto.UINT8)],
+        [out("ids", TensorProto.UINT8)],
+    )  # fmt: skip
+    assert problems(last) == ["ArgMax a: select_last_index=1 is not supported"]
+    scale = numpy_helper.from_array(np.array(0.1, np.float32), "scale")
+    uint8_zero = numpy_helper.from_array(np.array(128, np.uint8), "zero")
+    qdq = tiny_graph(
+        [helper.make_node("QuantizeLinear", ["input", "scale", "zero"], ["q"]),
+         helper.make_node("DequantizeLinear", ["q", "scale", "zero"], ["y"])],
+        [out("y", TensorProto.FLOAT, ("batch", 3, 8, 8))], [scale, uint8_zero],
+    )  # fmt: skip
+    assert all("UINT8 zero point" in p for p in problems(qdq)) and len(problems(qdq)) == 2
+    erf = tiny_graph(
+        [helper.make_node("Erf", ["input"], ["y"])],
+        [out("y", TensorProto.FLOAT, ("batch", 3, 8, 8))],
+    )
+    assert problems(erf) == ["Erf y: op Erf is not one checked against the parser"]
+    dynamic = tiny_graph(
+        [helper.make_node("Relu", ["input"], ["y"])],
+        [out("y", TensorProto.FLOAT, ("batch", 3, "h", 8))],
+        input_shape=("batch", 3, "h", 8),
+    )
+    assert problems(dynamic) == [
+        "input input: only the batch may be dynamic, got [None, 3, None, 8]"
+    ]
 
 
 @pytest.mark.skipif(HAS_TRT, reason="TensorRT is present: the backend loads instead")
 def test_tensorrt_backend_explains_what_is_missing(graph, tmp_path):
-    with pytest.raises(ImportError, match="TensorRT 10"):
+    with pytest.raises(ImportError, match="TensorRT 8.6, 10.x or 11.x"):
         Segmenter.from_file(graph, backend="tensorrt")
-    with pytest.raises(ImportError, match="TensorRT 10"):
+    with pytest.raises(ImportError, match="TensorRT 8.6, 10.x or 11.x"):
         Segmenter.from_file(RUGD_WEIGHTS, backend="tensorrt", cache_dir=tmp_path)
     assert not list(tmp_path.rglob("*.onnx"))  # nothing exported for a backend that cannot run
 
@@ -163,18 +225,3 @@ def test_engine_matches_onnxruntime(graph, tmp_path, precision):
     again = Segmenter.from_file(built, backend="auto")  # the engine file itself, manifest beside
     assert again.manifest == engine.manifest and built.stat().st_mtime_ns == stamp
     assert np.array_equal(again.segment(frames[0], "bgr")[0].ids, b[0].ids)
-
-
-@pytest.mark.skipif(not HAS_TRT, reason=TRT_REASON)
-@pytest.mark.parametrize("method", ["entropy", "minmax"])
-def test_int8_engine_writes_and_reuses_calibration_cache(graph, tmp_path, method):
-    from bisenet_ros.export.tensorrt import build_engine
-
-    calibration = CAMVID / "val" / "images"
-    first = build_engine(graph, "int8", calibration, method, calibration_count=8, cache=tmp_path)
-    (calib,) = (tmp_path / "tensorrt").glob(f"*-{method}-*.calib")
-    assert calib.stat().st_size > 0
-    first.unlink()
-    stamp = calib.stat().st_mtime_ns
-    second = build_engine(graph, "int8", calibration, method, calibration_count=8, cache=tmp_path)
-    assert second == first and calib.stat().st_mtime_ns == stamp  # cache read, not rewritten

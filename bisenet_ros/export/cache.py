@@ -77,8 +77,11 @@ def exported_onnx(
     return target
 
 
-def quantized_onnx(fp32: Path, calibration_images: str | Path, cache=None) -> Path:
-    """The int8 version of ``fp32`` calibrated on ``calibration_images``, quantised once."""
+def quantized_onnx(
+    fp32: Path, calibration_images: str | Path, cache=None, for_tensorrt: bool = False
+) -> Path:
+    """The int8 version of ``fp32`` calibrated on ``calibration_images``, quantised once:
+    ONNX Runtime's CPU graph, or with ``for_tensorrt`` the graph TensorRT takes."""
     from .quantize import DEFAULT_IMAGES, DEFAULT_METHOD, FLOAT_SCOPES, quantize_onnx
 
     files = spread(calibration_images, DEFAULT_IMAGES)
@@ -87,10 +90,15 @@ def quantized_onnx(fp32: Path, calibration_images: str | Path, cache=None) -> Pa
         images=[str(f.resolve()) for f in files],
         method=DEFAULT_METHOD,
         float_scopes=FLOAT_SCOPES,
+        for_tensorrt=for_tensorrt,
     )
-    target = cache_dir(cache) / "int8" / f"{fp32.stem}-int8-{key}.onnx"
+    kind = "int8-tensorrt" if for_tensorrt else "int8"
+    target = cache_dir(cache) / "int8" / f"{fp32.stem}-{kind}-{key}.onnx"
     if not target.is_file():
-        _atomic(target, lambda tmp: quantize_onnx(fp32, tmp, calibration_images))
+        _atomic(
+            target,
+            lambda tmp: quantize_onnx(fp32, tmp, calibration_images, for_tensorrt=for_tensorrt),
+        )
     return target
 
 

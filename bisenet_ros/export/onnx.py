@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..manifest import Manifest, sidecar_path
+from ..models.labels import ids_and_confidence
 from ..onnx_metadata import set_manifest_metadata
 
 log = logging.getLogger(__name__)
@@ -36,12 +37,8 @@ class IdsHead(nn.Module):
         self.confidence = confidence
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        logits = self.model(x)
-        ids = logits.argmax(dim=1).to(torch.uint8)
-        if not self.confidence:
-            return ids
-        conf = torch.softmax(logits, dim=1).amax(dim=1)
-        return ids, torch.round(conf * 255.0).to(torch.uint8)
+        ids, conf = ids_and_confidence(self.model(x), self.confidence)
+        return ids if conf is None else (ids, conf)
 
 
 def export_onnx(

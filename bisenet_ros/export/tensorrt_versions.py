@@ -1,12 +1,12 @@
 """The TensorRT versions the project builds engines with, and every choice that depends on one.
 
-- **8.6** (JetPack 6.0): networks are weakly typed and need the explicit-batch flag; fp16 and
-  int8 kernels are enabled with builder flags over the fp32 graph (int8 from the Q/DQ graph,
-  explicit quantization: no calibrator runs).
-- **10.x** (JetPack 6.1+, desktops): networks are created strongly typed, so every precision
-  comes from the graph itself: the fp16 graph, the int8 Q/DQ graph.
-- **11.x** (``pip install tensorrt``): strongly typed only; the precision builder flags and
-  the int8 calibrators are gone (NVIDIA's 10.x -> 11.x migration guide).
+- **8.6** (JetPack 6.0): weakly typed networks that need the explicit-batch flag; fp16 and
+  int8 kernels are enabled with builder flags over the fp32 graph, int8 over the Q/DQ graph
+  (explicit quantization: no calibrator runs).
+- **10.x** (JetPack 6.1+, desktops): the same, without the (deprecated) explicit-batch flag.
+- **11.x** (``pip install tensorrt``): strongly typed only, so the precision comes from the
+  graph itself (the fp16 graph, the int8 Q/DQ graph); the precision builder flags and the
+  int8 calibrators are gone (NVIDIA's 10.x -> 11.x migration guide).
 
 Anything else (7.x, 8.0-8.5, 9.x, 12+) is refused with one sentence naming these. No other
 module looks at the TensorRT version.
@@ -28,20 +28,17 @@ class UnsupportedTensorRT(ImportError):
 class TensorRTVersion:
     version: str
     major: int
-    strongly_typed: bool  # precision from the graph's types (10.x, 11.x), not builder flags
+    strongly_typed: bool  # precision from the graph's types (11.x), not builder flags
 
     def network_flags(self, trt) -> int:
-        """The ``create_network`` flags: explicit batch on 8.6, strongly typed on 10.x, none
-        on 11.x (always strongly typed; its flag is deprecated and ignored)."""
-        flags = trt.NetworkDefinitionCreationFlag
+        """The ``create_network`` flags: explicit batch on 8.6; none on 10.x (explicit batch
+        is the only mode) and 11.x (always strongly typed)."""
         if self.major == 8:
-            return 1 << int(flags.EXPLICIT_BATCH)
-        if self.major == 10:
-            return 1 << int(flags.STRONGLY_TYPED)
+            return 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
         return 0
 
     def flags_to_set(self, trt, precision: str) -> list:
-        """Builder flags that enable the precision's kernels (8.6 only)."""
+        """Builder flags that enable the precision's kernels (8.6 and 10.x)."""
         if precision == "fp32" or self.strongly_typed:
             return []
         if precision == "fp16":
@@ -53,9 +50,24 @@ class TensorRTVersion:
         """TF32 is on by default: an fp32 engine would not compute in fp32 on Ampere+."""
         return [trt.BuilderFlag.TF32] if precision == "fp32" else []
 
+    def torch_dtypes(self, trt, torch) -> dict:
+        """TensorRT tensor types -> torch dtypes for the I/O buffers (INT64 from 10.x on)."""
+        dtypes = {
+            trt.DataType.FLOAT: torch.float32,
+            trt.DataType.HALF: torch.float16,
+            trt.DataType.INT8: torch.int8,
+            trt.DataType.INT32: torch.int32,
+            trt.DataType.UINT8: torch.uint8,
+            trt.DataType.BOOL: torch.bool,
+        }
+        if self.major >= 10:
+            dtypes[trt.DataType.INT64] = torch.int64
+        return dtypes
+
     def graph_precision(self, precision: str) -> str:
         """Which exported graph to parse for an engine of ``precision``: strongly typed
-        networks take the fp16 or int8 graph; 8.6 takes fp32 for fp16 (builder flag)."""
+        networks take the graph of that precision; weakly typed ones the fp32 graph for fp16
+        (the builder flag lowers it) and the Q/DQ graph for int8."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
         if precision == "fp16" and not self.strongly_typed:
@@ -69,10 +81,8 @@ def tensorrt_version(version: str) -> TensorRTVersion:
         major, minor = (int(part) for part in version.split(".")[:2])
     except ValueError:
         raise UnsupportedTensorRT(f"cannot read the TensorRT version {version!r}") from None
-    if (major, minor) == (8, 6):
-        return TensorRTVersion(version, 8, strongly_typed=False)
-    if major in (10, 11):
-        return TensorRTVersion(version, major, strongly_typed=True)
+    if (major, minor) == (8, 6) or major in (10, 11):
+        return TensorRTVersion(version, major, strongly_typed=major >= 11)
     raise UnsupportedTensorRT(
         f"TensorRT {version} is not supported: bisenet_ros builds engines with TensorRT "
         f"{SUPPORTED} (8.6 on JetPack 6.0, 10.x on JetPack 6.1+ and desktops, 11.x from pip); "

@@ -76,7 +76,7 @@ class Segmenter:
         if not path.is_file():
             raise FileNotFoundError(f"model file not found: {path}")
         kind = model_kind(path)
-        name = resolve_backend(backend, kind, precision)
+        name = resolve_backend(backend, kind, precision, path)
         runner, manifest = load_backend(
             name,
             kind,

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import importlib.util
+import logging
 from pathlib import Path
 
 from .base import PRECISIONS, Backend
+
+log = logging.getLogger(__name__)
 
 BACKENDS = ("auto", "tensorrt", "torch", "onnxruntime")
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
@@ -43,16 +46,17 @@ def tensorrt_available() -> bool:
     return importlib.util.find_spec("tensorrt") is not None and cuda_available()
 
 
-def resolve_backend(name: str, kind: str, precision: str) -> str:
+def resolve_backend(name: str, kind: str, precision: str, path: str | Path = "") -> str:
     """The concrete backend for a request; ``auto`` prefers TensorRT, then torch CUDA, then ORT.
 
-    Raises ``ValueError`` for combinations that cannot work (an engine off TensorRT, an ONNX
-    file on torch).
+    ``auto`` never hands TensorRT an ONNX graph its parser refuses (ONNX Runtime's CPU int8
+    graph, for one). Raises ``ValueError`` for combinations that cannot work (an engine off
+    TensorRT, an ONNX file on torch).
     """
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {name!r}")
     if name == "auto":
-        if kind == "engine" or tensorrt_available():
+        if kind == "engine" or (tensorrt_available() and _tensorrt_takes(kind, path)):
             name = "tensorrt"
         elif kind == "checkpoint" and cuda_available() and precision != "int8":
             name = "torch"
@@ -63,3 +67,17 @@ def resolve_backend(name: str, kind: str, precision: str) -> str:
     if kind == "onnx" and name == "torch":
         raise ValueError("the torch backend needs a checkpoint (.pt/.pth), not an ONNX file")
     return name
+
+
+def _tensorrt_takes(kind: str, path: str | Path) -> bool:
+    """Whether TensorRT's parser takes the model (checkpoints are exported for it)."""
+    if kind != "onnx":
+        return True
+    import onnx
+
+    from ...export.tensorrt_rules import problems
+
+    refused = problems(onnx.load(str(path), load_external_data=False))
+    if refused:
+        log.info("not TensorRT for %s (%s): onnxruntime instead", path, refused[0])
+    return not refused

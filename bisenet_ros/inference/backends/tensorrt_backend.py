@@ -15,19 +15,25 @@ from pathlib import Path
 
 import numpy as np
 
+from ...export.tensorrt_versions import PRECISIONS, tensorrt_version
 from ...manifest import Manifest, sidecar_path
 from .base import check_precision
 
 
 def require_tensorrt() -> None:
-    """Raise ``ImportError`` saying what is missing unless TensorRT and a CUDA GPU are usable."""
+    """Raise ``ImportError`` saying what is missing unless a supported TensorRT and a CUDA
+    GPU are usable."""
     from . import tensorrt_available
 
     if not tensorrt_available():
         raise ImportError(
-            "the tensorrt backend needs the TensorRT 10+ Python package (`tensorrt`) and "
-            "PyTorch with a CUDA GPU; neither is optional"
+            "the tensorrt backend needs TensorRT 8.6, 10.x or 11.x (`tensorrt`, importable from "
+            "this Python: on a Jetson, a venv made with --system-site-packages) and PyTorch "
+            "with a CUDA GPU"
         )
+    import tensorrt as trt
+
+    tensorrt_version(trt.__version__)  # UnsupportedTensorRT (an ImportError) otherwise
 
 
 class TensorRTBackend:
@@ -46,14 +52,19 @@ class TensorRTBackend:
         calibration_images: str | Path | None,
         cache_dir: str | Path | None,
     ) -> tuple[TensorRTBackend, Manifest]:
-        """From an ONNX graph (engine built or taken from the cache) or a built ``.engine``."""
-        from ...export.tensorrt import PRECISIONS, build_engine, build_info_path
+        """From an ONNX graph (engine built or taken from the cache) or a built ``.engine``.
+
+        int8 engines are built from the int8 Q/DQ graph: an fp32 graph is quantised first
+        (on ``calibration_images``), an already quantised one is used as it is.
+        """
+        from ...export.tensorrt import build_engine, build_info_path, engine_graph
 
         require_tensorrt()
         check_precision(precision, PRECISIONS, "the tensorrt backend")
         model_path = Path(model_path)
         if model_path.suffix == ".onnx":
-            engine = build_engine(model_path, precision, calibration_images, cache=cache_dir)
+            graph = engine_graph(model_path, precision, calibration_images, cache_dir)
+            engine = build_engine(graph, precision, cache=cache_dir)
         else:
             engine = model_path
             info = build_info_path(engine)
@@ -86,15 +97,7 @@ class TensorRTBackend:
         self._outputs = [n for n in names if n not in self._inputs]
         self.has_confidence = bool({"logits", "confidence"} & set(self._outputs))
         self._max_batch = self._engine.get_tensor_profile_shape(self._inputs[0], 0)[2][0]
-        dtypes = {
-            trt.DataType.FLOAT: torch.float32,
-            trt.DataType.HALF: torch.float16,
-            trt.DataType.INT8: torch.int8,
-            trt.DataType.INT32: torch.int32,
-            trt.DataType.INT64: torch.int64,
-            trt.DataType.UINT8: torch.uint8,
-            trt.DataType.BOOL: torch.bool,
-        }
+        dtypes = tensorrt_version(trt.__version__).torch_dtypes(trt, torch)
         self._dtypes = {n: dtypes[self._engine.get_tensor_dtype(n)] for n in names}
 
     def _execute(self, batch: np.ndarray, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
@@ -123,20 +126,16 @@ class TensorRTBackend:
 
     def _ids_and_confidence(self, out: dict, confidence: bool):
         """uint8 ids (and confidence) on the device, from an ids graph or a logits graph."""
-        torch = self._torch
+        from ...models.labels import ids_and_confidence
+
         if "logits" in out:
-            logits = out["logits"].float()
-            ids = logits.argmax(dim=1).to(torch.uint8)
-            if not confidence:
-                return ids, None
-            conf = torch.softmax(logits, dim=1).amax(dim=1)
-            return ids, (conf * 255.0).round_().to(torch.uint8)
+            return ids_and_confidence(out["logits"], confidence)
         if confidence and "confidence" not in out:
             raise ValueError(
                 "this engine has no 'confidence' output; build it from a graph exported with "
                 "`bisenet export onnx --confidence`, or ask for confidence=False"
             )
-        return out["ids"].to(torch.uint8), (out["confidence"] if confidence else None)
+        return out["ids"], (out["confidence"] if confidence else None)
 
     def run(self, batch: np.ndarray, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
         return self._worker.submit(self._execute, batch, confidence).result()

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ...models.labels import ids_and_confidence
 from .base import check_precision
 
 
@@ -42,12 +43,7 @@ class TorchBackend:
     def _forward(
         self, x: torch.Tensor, confidence: bool
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        logits = self.model(x)
-        ids = logits.argmax(dim=1).to(torch.uint8)
-        if not confidence:
-            return ids, None
-        conf = torch.softmax(logits.float(), dim=1).amax(dim=1)
-        return ids, (conf * 255.0).round_().to(torch.uint8)
+        return ids_and_confidence(self.model(x), confidence)
 
     def _graphed(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Replay (capturing on first use) the graph for this batch size; always with confidence."""
