@@ -1,11 +1,12 @@
-"""Accuracy of the CPU paths on a CamVid split: PyTorch fp32, ONNX Runtime fp32 and int8.
+"""Accuracy and speed of the CPU paths on a CamVid split: PyTorch fp32, ONNX Runtime fp32 and
+int8, and TensorRT's int8 graph (explicit quantization) run by ONNX Runtime.
 
     .venv/bin/python benchmarks/cpu_accuracy.py bisenet_ros/weights/bisenetv2_camvid.pt \\
         --camvid ../shared/datasets/camvid --json cpu_accuracy.json
 
-All three run through ``Segmenter`` with the same weights. Reports the share of pixels on
-which ONNX Runtime fp32 and int8 agree with PyTorch fp32 and, for an 11-class (CamVid)
-model, each path's mIoU (the trainer's definition: Cityscapes-style, void ignored). int8 is
+All run through ``Segmenter`` with the same weights. Reports each path's median time per
+frame, the share of pixels on which it agrees with PyTorch fp32 and, for an 11-class (CamVid)
+model, its mIoU (the trainer's definition: Cityscapes-style, void ignored). int8 is
 calibrated on training frames, never on the frames it is scored on.
 """
 
@@ -13,12 +14,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 from tqdm import tqdm
 
+from bisenet_ros.export.cache import exported_onnx, quantized_onnx
 from bisenet_ros.inference import Segmenter
 from bisenet_ros.training.evaluation import confusion_matrix, scores
 
@@ -39,6 +42,9 @@ def main() -> int:
     args = parser.parse_args()
 
     common = dict(threads=args.threads, input_size=args.size, cache_dir=args.cache_dir)
+    calibration = args.calibration or args.camvid / "train" / "images"
+    fp32_graph = exported_onnx(args.model, args.size, args.cache_dir)
+    tensorrt_graph = quantized_onnx(fp32_graph, calibration, args.cache_dir, for_tensorrt=True)
     paths = {
         "torch_fp32": Segmenter.from_file(args.model, backend="torch", **common),
         "ort_fp32": Segmenter.from_file(args.model, backend="onnxruntime", **common),
@@ -46,19 +52,27 @@ def main() -> int:
             args.model,
             backend="onnxruntime",
             precision="int8",
-            calibration_images=args.calibration or args.camvid / "train" / "images",
+            calibration_images=calibration,
             **common,
+        ),
+        "ort_int8_tensorrt_graph": Segmenter.from_file(
+            tensorrt_graph, backend="onnxruntime", precision="int8", threads=args.threads
         ),
     }
     manifest = paths["torch_fp32"].manifest
     scored = manifest.num_classes == CAMVID_CLASSES
     matrices = {name: np.zeros((CAMVID_CLASSES,) * 2, np.int64) for name in paths}
-    agree = {"ort_fp32": 0, "ort_int8": 0}
+    agree = {"ort_fp32": 0, "ort_int8": 0, "ort_int8_tensorrt_graph": 0}
+    times = {name: [] for name in paths}
     total = 0
     files = sorted((args.camvid / args.split / "images").glob("*.jpg"))
     for image_path in tqdm(files, unit="frame"):
         image = cv2.imread(str(image_path))
-        ids = {name: seg.segment(image, "bgr")[0].ids for name, seg in paths.items()}
+        ids = {}
+        for name, seg in paths.items():
+            start = time.perf_counter()
+            ids[name] = seg.segment(image, "bgr")[0].ids
+            times[name].append((time.perf_counter() - start) * 1e3)
         total += ids["torch_fp32"].size
         for name in agree:
             agree[name] += int((ids[name] == ids["torch_fp32"]).sum())
@@ -75,11 +89,17 @@ def main() -> int:
         "frames": len(files),
         "network_size": list(manifest.input_size),
         "agreement_with_torch_fp32": {name: count / total for name, count in agree.items()},
+        "median_ms": {name: float(np.median(t)) for name, t in times.items()},
+        "speed_vs_torch_fp32": {
+            name: float(np.median(times["torch_fp32"]) / np.median(t)) for name, t in times.items()
+        },
     }
     line = (
         f"{len(files)} {args.split} frames at {manifest.input_size[0]}x{manifest.input_size[1]}: "
         f"ids equal to torch fp32 on {agree['ort_fp32'] / total:.4%} (ORT fp32), "
-        f"{agree['ort_int8'] / total:.2%} (ORT int8) of pixels"
+        f"{agree['ort_int8'] / total:.2%} (ORT int8), "
+        f"{agree['ort_int8_tensorrt_graph'] / total:.2%} (TensorRT's int8 graph on ORT) of "
+        "pixels; median ms " + ", ".join(f"{k} {v:.1f}" for k, v in report["median_ms"].items())
     )
     if scored:
         report["miou"] = {}

@@ -10,13 +10,13 @@ pytest.importorskip("sensor_msgs")
 
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
+from bisenet_ros.inference.views import as_rgb
 from bisenet_ros.ros.image_conversion import (  # noqa: E402
     ImageError,
     array_to_image,
     compressed_size,
     compressed_to_array,
     image_to_array,
-    to_rgb,
 )
 
 BAYER_OFFSETS = {  # (row, col) of R and B in the 2x2 tile
@@ -87,10 +87,10 @@ def test_every_encoding_decodes_to_the_source(rgb, encoding):
     if encoding.startswith("mono"):
         np.testing.assert_array_equal(image, cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY))
         return
-    error = np.abs(to_rgb(image, order).astype(int) - rgb).mean()
+    error = np.abs(as_rgb(image, order).astype(int) - rgb).mean()
     assert error <= TOLERANCE.get(encoding, 0), f"{encoding}: mean abs error {error:.2f}"
     # the wrong channel order would be far off: proves R and B are where they belong
-    swapped = np.abs(to_rgb(image, order)[..., ::-1].astype(int) - rgb).mean()
+    swapped = np.abs(as_rgb(image, order)[..., ::-1].astype(int) - rgb).mean()
     assert swapped > 2 * error + 5
 
 

@@ -225,3 +225,25 @@ def test_engine_matches_onnxruntime(graph, tmp_path, precision):
     again = Segmenter.from_file(built, backend="auto")  # the engine file itself, manifest beside
     assert again.manifest == engine.manifest and built.stat().st_mtime_ns == stamp
     assert np.array_equal(again.segment(frames[0], "bgr")[0].ids, b[0].ids)
+
+
+def test_a_venv_that_hides_the_system_tensorrt_is_named(tmp_path, caplog, monkeypatch):
+    """A Jetson's apt TensorRT lives in the system Python: a venv without
+    --system-site-packages cannot import it, and auto says so instead of falling back quietly."""
+    import logging
+    import sys
+
+    from bisenet_ros.inference.backends import tensorrt_outside_venv
+
+    if sys.prefix == sys.base_prefix:
+        pytest.skip("the tests do not run in a virtual environment")
+    if importlib.util.find_spec("tensorrt") is not None:
+        pytest.skip("TensorRT is importable here")
+    system = tmp_path / "dist-packages"
+    (system / "tensorrt").mkdir(parents=True)
+    assert tensorrt_outside_venv([system]) == system / "tensorrt"
+    assert tensorrt_outside_venv([tmp_path / "elsewhere"]) is None
+    monkeypatch.setattr(backends, "tensorrt_outside_venv", lambda: system / "tensorrt")
+    with caplog.at_level(logging.WARNING):
+        assert resolve_backend("auto", "checkpoint", "fp32") in ("torch", "onnxruntime")
+    assert "--system-site-packages" in caplog.text and str(system / "tensorrt") in caplog.text

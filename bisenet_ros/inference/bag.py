@@ -60,7 +60,7 @@ def choose_topic(path: str | Path, topic: str | None) -> str:
     return next(iter(topics))
 
 
-def to_rgb(msg: object, msgtype: str) -> np.ndarray:
+def message_image(msg: object, msgtype: str) -> np.ndarray:
     """An Image or CompressedImage message as an HxWx3 RGB (or HxW grey) uint8 array."""
     if msgtype == COMPRESSED:
         image = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_UNCHANGED)
@@ -133,7 +133,7 @@ def segment_bag(
             if connection.topic != topic:
                 continue
             msg = TYPESTORE.deserialize_cdr(raw, connection.msgtype)
-            planes = process(timestamp, msg.header, to_rgb(msg, connection.msgtype))
+            planes = process(timestamp, msg.header, message_image(msg, connection.msgtype))
             done += 1
             for name, (plane, encoding) in planes.items() if writer else ():
                 if name not in added:

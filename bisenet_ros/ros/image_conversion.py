@@ -207,10 +207,3 @@ def array_to_image(array: np.ndarray, encoding: str, header: Header | None = Non
     msg.step = width * channels * array.itemsize
     msg.data = pyarray.array("B", array.tobytes())
     return msg
-
-
-def to_rgb(image: np.ndarray, order: str) -> np.ndarray:
-    """Three-channel RGB for views (overlay) from any decoded input."""
-    if image.ndim == 2:
-        return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB)
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if order == "bgr" else image

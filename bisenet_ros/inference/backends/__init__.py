@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import sys
 from pathlib import Path
 
 from .base import PRECISIONS, Backend
@@ -46,6 +47,21 @@ def tensorrt_available() -> bool:
     return importlib.util.find_spec("tensorrt") is not None and cuda_available()
 
 
+def tensorrt_outside_venv(system_dirs: list[Path] | None = None) -> Path | None:
+    """Where the system Python's TensorRT is, if this virtual environment cannot see it.
+
+    On a Jetson, TensorRT comes from apt into the system Python only; a venv made without
+    ``--system-site-packages`` silently runs another backend instead.
+    """
+    if sys.prefix == sys.base_prefix or importlib.util.find_spec("tensorrt") is not None:
+        return None
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if system_dirs is None:
+        system_dirs = [Path("/usr/lib/python3/dist-packages"),
+                       Path("/usr/local/lib") / version / "dist-packages"]  # fmt: skip
+    return next((d / "tensorrt" for d in system_dirs if (d / "tensorrt").is_dir()), None)
+
+
 def resolve_backend(name: str, kind: str, precision: str, path: str | Path = "") -> str:
     """The concrete backend for a request; ``auto`` prefers TensorRT, then torch CUDA, then ORT.
 
@@ -62,6 +78,15 @@ def resolve_backend(name: str, kind: str, precision: str, path: str | Path = "")
             name = "torch"
         else:
             name = "onnxruntime"
+        hidden = tensorrt_outside_venv()
+        if hidden is not None:
+            log.warning(
+                "TensorRT is installed for the system Python (%s) but this virtual environment "
+                "cannot import it, so %s runs instead: recreate the venv with "
+                "`python3 -m venv --system-site-packages`",
+                hidden,
+                name,
+            )
     if kind == "engine" and name != "tensorrt":
         raise ValueError(f"a TensorRT engine runs only on the tensorrt backend, not {name!r}")
     if kind == "onnx" and name == "torch":
