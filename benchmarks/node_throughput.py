@@ -47,7 +47,7 @@ CAMERA_RATE = 1.05
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--model", default="", help="default: bundled model, else RUGD weights")
+    parser.add_argument("--model", default="", help="default: the bundled model")
     parser.add_argument("--backend", default="auto")
     parser.add_argument("--threads", type=int, default=0, help="0: runtime default")
     parser.add_argument("--sizes", nargs="+", default=["1024x2048", "512x1024"], help="HxW")
@@ -177,17 +177,18 @@ def main() -> int:
     from diagnostic_msgs.msg import DiagnosticArray
 
     from bisenet_ros.inference import Segmenter
-    from bisenet_ros.ros.demo import camvid_frames, choose_weights
+    from bisenet_ros.ros.demo import camvid_frames
     from bisenet_ros.ros.harness import NodeProcess, Probe
+    from bisenet_ros.ros.params import model_file
 
     workdir = Path(tempfile.mkdtemp(prefix="node_bench_"))
-    weights = choose_weights(args.model, REPO.parent / "shared", workdir)
+    weights, which = model_file(args.model)
     source = camvid_frames(Path(args.camvid), 1)[0]
     segmenter = Segmenter.from_file(
-        weights.path, backend=args.backend, threads=args.threads or None
+        weights, backend=args.backend, threads=args.threads or None
     )
     node = NodeProcess(
-        {"model_path": str(weights.path), "backend": args.backend, "threads": args.threads,
+        {"model_path": str(weights), "backend": args.backend, "threads": args.threads,
          "max_input_age_ms": 0.0},
         workdir,
         ros_args=("-r", "~/labels:=/segmentation"),
@@ -215,7 +216,7 @@ def main() -> int:
         probe.close()
         rclpy.try_shutdown()
         node.stop()
-    report(results, weights.note, segmenter, transport, args)
+    report(results, f"{weights} ({which})", segmenter, transport, args)
     return 0
 
 
