@@ -184,9 +184,7 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="node_bench_"))
     weights, which = model_file(args.model)
     source = camvid_frames(Path(args.camvid), 1)[0]
-    segmenter = Segmenter.from_file(
-        weights, backend=args.backend, threads=args.threads or None
-    )
+    segmenter = Segmenter.from_file(weights, backend=args.backend, threads=args.threads or None)
     node = NodeProcess(
         {"model_path": str(weights), "backend": args.backend, "threads": args.threads,
          "max_input_age_ms": 0.0},
