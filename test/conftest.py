@@ -229,3 +229,41 @@ def pytest_collection_modifyitems(config, items):
         rng.shuffle(bucket)
     items[:] = [item for bucket in buckets for item in bucket]
     print(f"test order shuffled with seed {seed}")
+
+
+# --- model files never run code: what an attacker (or mmengine) pickles ---------------
+
+PAYLOAD_MODULE = '''
+import os
+
+
+class Planted:
+    """What an attacker pickles: unpickling it calls os.system."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+class TrainingMeta:
+    """Stands for mmengine's config objects in an mmsegmentation checkpoint's meta."""
+
+    def __init__(self):
+        self.config = "model = dict(type='BiSeNetV2')"
+'''
+
+
+@pytest.fixture
+def foreign_classes(tmp_path, monkeypatch):
+    """A module of classes that exist while saving, like an attacker's or mmengine's, and
+    are gone (not importable) when the file is loaded, as on a user's machine."""
+    import importlib
+    import sys
+
+    (tmp_path / "foreign_module.py").write_text(PAYLOAD_MODULE)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("foreign_module")
+    yield module
+    sys.modules.pop("foreign_module", None)

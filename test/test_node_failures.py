@@ -355,20 +355,10 @@ def test_a_paused_camera_is_not_a_transport_problem(ros_env, model_file, tmp_pat
 
 # --- model files never run code -------------------------------------------------------------
 
-PLANTED = """
-import os
 
-
-class Planted:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-"""
-
-
-def test_a_planted_model_never_runs_in_the_node_or_infer(ros_env, tmp_path, good_rgb):
+def test_a_planted_model_never_runs_in_the_node_or_infer(
+    ros_env, foreign_classes, tmp_path, good_rgb
+):
     """A .pt whose unpickling would create a file, given to the node (model_path) and to
     `bisenet infer`, with the attacker's class importable (the worst case): refused, said
     why, nothing created."""
@@ -380,18 +370,10 @@ def test_a_planted_model_never_runs_in_the_node_or_infer(ros_env, tmp_path, good
 
     from bisenet_ros.models import build_model
 
-    (tmp_path / "planted_module.py").write_text(PLANTED)
     marker = tmp_path / "payload_ran"
-    sys.path.insert(0, str(tmp_path))
-    try:
-        import planted_module
-
-        weights = {"state_dict": build_model("bisenetv2", 11).state_dict()}
-        weights["extra"] = planted_module.Planted(marker)
-        torch.save(weights, tmp_path / "planted.pt")
-    finally:
-        sys.path.remove(str(tmp_path))
-        sys.modules.pop("planted_module", None)
+    weights = {"state_dict": build_model("bisenetv2", 11).state_dict()}
+    weights["extra"] = foreign_classes.Planted(marker)
+    torch.save(weights, tmp_path / "planted.pt")
     env = {"PYTHONPATH": f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
 
     from bisenet_ros.ros.harness import NodeProcess
