@@ -14,7 +14,7 @@ from collections import deque
 from typing import NamedTuple
 
 import numpy as np
-from diagnostic_msgs.msg import DiagnosticStatus, KeyValue
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
 from .camera import RATE_WINDOW_S, Camera, rate
 from .reason_log import ReasonLog
@@ -132,46 +132,50 @@ def _mean(values: deque, empty: float = 0.0) -> float:
 
 
 class Reporter:
-    """Builds each camera's status once a period, and logs the input situations (no frame
-    from a publisher, frames stopped) that no frame's arrival can report."""
+    """Builds the node's DiagnosticArray once a period, and logs the input situations (no
+    frame from a publisher, frames stopped) that no frame's arrival can report."""
 
-    def __init__(self, logger, node_name: str, hardware_id: str) -> None:
-        self._log = ReasonLog(logger, period_s=30.0)
-        self._node_name, self._hardware_id = node_name, hardware_id
+    def __init__(self, node) -> None:
+        self._node = node  # its name, clock and graph (topic names, publisher counts)
+        self._log = ReasonLog(node.get_logger(), period_s=30.0)
         self.timings = Timings()
 
-    def unconfigured(self) -> DiagnosticStatus:
-        return DiagnosticStatus(
-            level=WARN,
-            name=f"{self._node_name}: model",
-            message="unconfigured: no model loaded",
-            hardware_id=self._hardware_id,
-        )
+    def report(self, cameras: list[Camera], params: dict, model: dict[str, str]) -> DiagnosticArray:
+        """One status per camera (a WARN if unconfigured); ``model``: backend, precision, path."""
+        node = self._node
+        array = DiagnosticArray()
+        array.header.stamp = node.get_clock().now().to_msg()
+        if not cameras:
+            array.status.append(
+                DiagnosticStatus(
+                    level=WARN,
+                    name=f"{node.get_name()}: model",
+                    message="unconfigured: no model loaded",
+                    hardware_id=node.get_fully_qualified_name(),
+                )
+            )
+        for camera in cameras:
+            array.status.append(self._camera_status(camera, params, model))
+        return array
 
-    def camera_status(
-        self, camera: Camera, topic: str, publishers: int, params: dict, model: dict[str, str]
-    ) -> DiagnosticStatus:
-        """``publishers``: matched on ``topic`` now; ``model``: backend, precision, path."""
+    def _camera_status(self, camera: Camera, params: dict, model: dict) -> DiagnosticStatus:
         now = time.monotonic()
+        topic = self._node.resolve_topic_name(camera.input_topic)
+        active = bool(camera.subscriptions)
+        publishers = self._node.count_publishers(topic) if active else 0
         if publishers > camera.matched_publishers:  # it appeared since the last report
             camera.matched_since = now
         camera.matched_publishers = publishers
-        active = bool(camera.subscriptions)
         no_input_s, expected_hz = params["no_input_warning_s"], params["expected_rate_hz"]
         assessment = assess(camera, now, topic, active, no_input_s, expected_hz)
         if assessment.key in ("never_arrived", "stopped"):  # frame problems: logged on arrival
             level = "warning" if assessment.key == "never_arrived" else "info"
             self._log.report((camera.name, assessment.key), assessment.message, level)
-        values = {
-            "input_topic": topic,
-            **counters(camera, now),
-            **self.timings.values(),
-            **model,
-        }
+        values = {"input_topic": topic, **counters(camera, now), **self.timings.values(), **model}
         return DiagnosticStatus(
             level=assessment.level,
-            name=f"{self._node_name}: {camera.name or 'camera'}",
+            name=f"{self._node.get_name()}: {camera.name or 'camera'}",
             message=assessment.message,
-            hardware_id=self._hardware_id,
+            hardware_id=self._node.get_fully_qualified_name(),
             values=[KeyValue(key=k, value=v) for k, v in values.items()],
         )

@@ -56,6 +56,21 @@ def image_messages(topics: set[str], views: dict, header) -> dict[str, bytes]:
     return messages
 
 
+def camera_messages(
+    topics: set[str], views: dict, header, info, size, ground: GroundGrid, grid_frame_id: str
+) -> dict:
+    """Every message of one frame for ``topics``: the images, the drivable grid and the
+    camera_info scaled to the output ``size`` (the last two need the camera's ``info``)."""
+    messages = image_messages(topics, views, header)
+    if "drivable_grid" in topics:
+        messages["drivable_grid"] = drivable_grid(
+            info, header, views["drivable"], ground, grid_frame_id
+        )
+    if "camera_info" in topics:
+        messages["camera_info"] = scaled_camera_info(info, header, size)
+    return messages
+
+
 def drivable_grid(
     info: CameraInfo, header, mask: np.ndarray, ground: GroundGrid, frame_id: str
 ) -> OccupancyGrid:

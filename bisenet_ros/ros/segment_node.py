@@ -2,13 +2,9 @@
 
 configure loads and warms up the model and creates the publishers, activate subscribes and
 starts the worker, deactivate unsubscribes, cleanup releases the model. With ``autostart``
-(the default) it configures and activates itself like a plain node.
-
-Subscription callbacks check each frame's header and stamp (``input_checks``) and keep each
-camera's newest good frame; one worker thread decodes, runs all frames that are waiting in
-one batch, and publishes. Every frame without an answer is counted under its reason and
-each reason is logged (``reason_log``); ``/diagnostics`` says whether anything is published
-and why not (``diagnostics``).
+(the default) it configures and activates itself like a plain node. Frames go through the
+``intake`` (checks, newest frame per camera, counting), one worker segments every waiting
+frame in one batch and publishes the ``outputs``; ``diagnostics`` reports once a second.
 """
 
 from __future__ import annotations
@@ -53,9 +49,7 @@ class SegmentNode(LifecycleNode):
         self._segmenter = None
         self._model_path = ""
         self._worker: threading.Thread | None = None
-        self._reporter = diagnostics.Reporter(
-            self.get_logger(), self.get_name(), self.get_fully_qualified_name()
-        )
+        self._reporter = diagnostics.Reporter(self)
         self._configured = False
         self._intake = Intake(self, self._value)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
@@ -274,14 +268,10 @@ class SegmentNode(LifecycleNode):
         wanted = outputs.views_for(topics)
         views = render(result, frame.image, frame.order, manifest.palette, settings, wanted)
         size = output_size(settings, result.ids.shape)
-        messages = outputs.image_messages(topics, views, header)
-        if "drivable_grid" in topics:
-            messages["drivable_grid"] = outputs.drivable_grid(
-                camera.camera_info, header, views["drivable"], P.ground_grid(self._params),
-                self._value("grid_frame_id"),
-            )  # fmt: skip
-        if "camera_info" in topics:
-            messages["camera_info"] = outputs.scaled_camera_info(camera.camera_info, header, size)
+        ground = P.ground_grid(self._params)
+        messages = outputs.camera_messages(
+            topics, views, header, camera.camera_info, size, ground, self._value("grid_frame_id")
+        )
         for topic, msg in messages.items():
             camera.publishers[topic].publish(msg)
         camera.last_views = tuple(messages)
@@ -311,22 +301,13 @@ class SegmentNode(LifecycleNode):
     # --- diagnostics --------------------------------------------------------------------
 
     def _publish_diagnostics(self) -> None:
-        array = DiagnosticArray()
-        array.header.stamp = self.get_clock().now().to_msg()
-        if not self._cameras:
-            array.status.append(self._reporter.unconfigured())
         segmenter = self._segmenter
         model = {
             "backend": segmenter.backend if segmenter else "",
             "precision": segmenter.precision if segmenter else "",
             "model": self._model_path,
         }
-        for camera in list(self._cameras):
-            topic = self.resolve_topic_name(camera.input_topic)
-            publishers = self.count_publishers(topic) if camera.subscriptions else 0
-            status = self._reporter.camera_status(camera, topic, publishers, self._params, model)
-            array.status.append(status)
-        self._diagnostics.publish(array)
+        self._diagnostics.publish(self._reporter.report(list(self._cameras), self._params, model))
 
 
 def _autostart(node: SegmentNode) -> bool:
