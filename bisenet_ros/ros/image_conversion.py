@@ -166,20 +166,22 @@ def compressed_kind(msg: CompressedImage) -> str:
     return kind
 
 
-def check_compressed(msg: CompressedImage, max_pixels: int = 1 << 26) -> None:
-    """Raise ImageError for what the header shows: no data, wrong format, too many pixels."""
-    compressed_kind(msg)
+def check_compressed(msg: CompressedImage, max_pixels: int = 1 << 26) -> str:
+    """'jpeg' or 'png'; ImageError for what the header shows: no data, wrong format, too many
+    pixels."""
+    kind = compressed_kind(msg)
     size = compressed_size(memoryview(msg.data))
     if size is not None:
         check_size(*size, max_pixels)
+    return kind
 
 
 def compressed_to_array(msg: CompressedImage, max_pixels: int = 1 << 26) -> tuple[np.ndarray, str]:
     """Decode a JPEG/PNG CompressedImage into (array, channel order); rejects bombs unread
     and corrupt data (reason ``corrupt``) instead of returning a partly grey image."""
-    check_compressed(msg, max_pixels)
+    kind = check_compressed(msg, max_pixels)
     data = np.frombuffer(msg.data, np.uint8)
-    if compressed_kind(msg) == "jpeg":
+    if kind == "jpeg":
         try:
             image = simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True)
         except ValueError as error:
