@@ -1,5 +1,5 @@
-"""Accuracy and speed of the CPU paths on a CamVid split: PyTorch fp32, ONNX Runtime fp32 and
-int8, and TensorRT's int8 graph (explicit quantization) run by ONNX Runtime.
+"""Accuracy and speed of the CPU paths on a CamVid split: PyTorch fp32, ONNX Runtime fp32,
+fp16 and int8, and TensorRT's int8 graph (explicit quantization) run by ONNX Runtime.
 
     .venv/bin/python benchmarks/cpu_accuracy.py bisenet_ros/weights/bisenetv2_camvid.pt \\
         --camvid ../shared/datasets/camvid --json cpu_accuracy.json
@@ -48,6 +48,9 @@ def main() -> int:
     paths = {
         "torch_fp32": Segmenter.from_file(args.model, backend="torch", **common),
         "ort_fp32": Segmenter.from_file(args.model, backend="onnxruntime", **common),
+        "ort_fp16": Segmenter.from_file(
+            args.model, backend="onnxruntime", precision="fp16", **common
+        ),
         "ort_int8": Segmenter.from_file(
             args.model,
             backend="onnxruntime",
@@ -62,7 +65,7 @@ def main() -> int:
     manifest = paths["torch_fp32"].manifest
     scored = manifest.num_classes == CAMVID_CLASSES
     matrices = {name: np.zeros((CAMVID_CLASSES,) * 2, np.int64) for name in paths}
-    agree = {"ort_fp32": 0, "ort_int8": 0, "ort_int8_tensorrt_graph": 0}
+    agree = {name: 0 for name in paths if name != "torch_fp32"}
     times = {name: [] for name in paths}
     total = 0
     files = sorted((args.camvid / args.split / "images").glob("*.jpg"))
@@ -96,10 +99,10 @@ def main() -> int:
     }
     line = (
         f"{len(files)} {args.split} frames at {manifest.input_size[0]}x{manifest.input_size[1]}: "
-        f"ids equal to torch fp32 on {agree['ort_fp32'] / total:.4%} (ORT fp32), "
-        f"{agree['ort_int8'] / total:.2%} (ORT int8), "
-        f"{agree['ort_int8_tensorrt_graph'] / total:.2%} (TensorRT's int8 graph on ORT) of "
-        "pixels; median ms " + ", ".join(f"{k} {v:.1f}" for k, v in report["median_ms"].items())
+        "ids equal to torch fp32 on "
+        + ", ".join(f"{count / total:.4%} ({name})" for name, count in agree.items())
+        + " of pixels; median ms "
+        + ", ".join(f"{k} {v:.1f}" for k, v in report["median_ms"].items())
     )
     if scored:
         report["miou"] = {}

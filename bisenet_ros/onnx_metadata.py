@@ -1,4 +1,4 @@
-"""What an ONNX file says about itself: the manifest it carries, whether it is quantised.
+"""What an ONNX file says about itself: the manifest it carries, the precision it computes in.
 
 Needs only the ``onnx`` package (no PyTorch): the node and ``bisenet infer`` read these from an
 exported ``.onnx`` on machines without PyTorch; the exporters write them.
@@ -50,9 +50,12 @@ def read_onnx_manifest(path: str | Path) -> Manifest:
     )
 
 
-def is_quantized(path: str | Path) -> bool:
-    """Whether an ONNX graph holds quantised (QDQ or QOperator) nodes."""
-    model = _load(path)
-    return any(
-        n.op_type in ("QuantizeLinear", "QLinearConv", "ConvInteger") for n in model.graph.node
-    )
+def stored_precision(path: str | Path) -> str:
+    """The precision an ONNX graph computes in: ``int8`` (quantised nodes), ``fp16`` (fp16
+    weights, see ``export.fp16``) or ``fp32``."""
+    graph = _load(path).graph
+    if any(n.op_type in ("QuantizeLinear", "QLinearConv", "ConvInteger") for n in graph.node):
+        return "int8"
+    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer):
+        return "fp16"
+    return "fp32"

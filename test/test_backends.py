@@ -12,7 +12,7 @@ import torch
 from bisenet_ros.image_files import spread
 from bisenet_ros.inference import Segmenter
 from bisenet_ros.inference.backends import model_kind, resolve_backend, tensorrt_available
-from bisenet_ros.onnx_metadata import is_quantized
+from bisenet_ros.onnx_metadata import stored_precision
 
 NET_SIZE = (360, 480)  # CamVid's own frame size
 
@@ -72,7 +72,8 @@ def test_int8_path_is_quantized_and_close_to_fp32(checkpoint, cache, frames, cam
     )  # fmt: skip
     assert int8.precision == "int8"
     (quantized,) = (cache / "int8").glob("*.onnx")
-    assert is_quantized(quantized) and not is_quantized(next((cache / "onnx").glob("*.onnx")))
+    assert stored_precision(quantized) == "int8"
+    assert stored_precision(next((cache / "onnx").glob("*.onnx"))) == "fp32"
     agree = np.mean([
         (x.ids == y.ids).mean()
         for x, y in zip(fp32.segment(frames, "bgr"), int8.segment(frames, "bgr"), strict=True)
@@ -81,6 +82,23 @@ def test_int8_path_is_quantized_and_close_to_fp32(checkpoint, cache, frames, cam
     # asking for fp32 from a quantised graph is an error, not a silent int8 run
     with pytest.raises(ValueError, match="int8"):
         Segmenter.from_file(quantized, backend="onnxruntime", precision="fp32")
+
+
+def test_fp16_graph_runs_on_onnxruntime_close_to_fp32(checkpoint, cache, frames):
+    """precision fp16 runs the fp16 graph (fp16 weights and arithmetic, float32 input)."""
+    fp32 = Segmenter.from_file(checkpoint, backend="onnxruntime", cache_dir=cache)
+    fp16 = Segmenter.from_file(checkpoint, backend="onnxruntime", precision="fp16", cache_dir=cache)
+    assert fp16.precision == "fp16"
+    (half,) = (cache / "fp16").glob("*.onnx")
+    assert stored_precision(half) == "fp16"
+    results = [s.segment(frames, "bgr", confidence=True) for s in (fp32, fp16)]
+    pairs = list(zip(*results, strict=True))
+    agree = np.mean([(x.ids == y.ids).mean() for x, y in pairs])
+    assert agree > 0.99, f"fp16 agrees with fp32 on only {agree:.2%} of pixels"
+    gap = max(int(np.abs(x.confidence.astype(int) - y.confidence).max()) for x, y in pairs)
+    assert gap <= 8
+    with pytest.raises(ValueError, match="fp16 graph"):
+        Segmenter.from_file(half, backend="onnxruntime", precision="fp32")
 
 
 def test_int8_without_calibration_images_is_explained(checkpoint, cache):
@@ -101,8 +119,6 @@ def test_unsupported_precisions_rejected(checkpoint, cache):
         pytest.skip("fp16 is supported on this machine's GPU")
     with pytest.raises(ValueError, match="fp16"):
         Segmenter.from_file(checkpoint, backend="torch", precision="fp16")
-    with pytest.raises(ValueError, match="fp16"):
-        Segmenter.from_file(checkpoint, backend="onnxruntime", precision="fp16", cache_dir=cache)
     with pytest.raises(ValueError, match="precision must be one of"):
         Segmenter.from_file(checkpoint, backend="torch", precision="bf16")
     with pytest.raises(ValueError, match="cuda_graphs"):

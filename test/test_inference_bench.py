@@ -1,17 +1,18 @@
-"""``bisenet bench`` and ``bisenet export int8`` end to end at a tiny size on real frames."""
+"""``bisenet bench`` and ``bisenet export int8/fp16`` end to end at a tiny size on real frames."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
+import cv2
 import pytest
 from conftest import CAMVID_PATH as CAMVID
 from conftest import RUGD_PATH
 
 from bisenet_ros.cli import main
 from bisenet_ros.inference import Segmenter
-from bisenet_ros.onnx_metadata import is_quantized
+from bisenet_ros.onnx_metadata import stored_precision
 
 RUGD_WEIGHTS = RUGD_PATH / "bisenetv2_rugd25_coincheung_fp16.pth"
 
@@ -42,7 +43,8 @@ def test_bench_writes_table_and_json(data, tmp_path, capsys):
     ran = [r for r in results if not r["skipped"]]
     skipped = [r for r in results if r["skipped"]]
     assert {(r["backend"], r["precision"], r["batch"]) for r in ran} >= {
-        ("torch", "fp32", 1), ("onnxruntime", "fp32", 1), ("torch", "fp32", 2)
+        ("torch", "fp32", 1), ("onnxruntime", "fp32", 1), ("torch", "fp32", 2),
+        ("onnxruntime", "fp16", 1),  # the fp16 graph
     }  # fmt: skip
     assert all("fp16" in r["skipped"] for r in skipped)  # no GPU here, or no fp16 provider
     for r in ran:
@@ -63,6 +65,19 @@ def test_export_int8_command(data, tmp_path, monkeypatch):
         "export", "int8", str(weights), "--size", "64", "96", "--calibration", str(frames),
         "--images", "4", "-o", str(output),
     ])  # fmt: skip
-    assert code == 0 and is_quantized(output)
+    assert code == 0 and stored_precision(output) == "int8"
     seg = Segmenter.from_file(output, backend="onnxruntime", precision="int8")
     assert seg.manifest.input_size == (64, 96) and seg.precision == "int8"
+
+
+def test_export_fp16_command(data, tmp_path, monkeypatch):
+    monkeypatch.setenv("BISENET_ROS_CACHE", str(tmp_path / "cache"))
+    weights, frames = data
+    output = tmp_path / "model.fp16.onnx"
+    code = main(["export", "fp16", str(weights), "--size", "64", "96", "-o", str(output)])
+    assert code == 0 and stored_precision(output) == "fp16"
+    seg = Segmenter.from_file(output, backend="onnxruntime", precision="fp16")
+    assert seg.manifest.input_size == (64, 96) and seg.precision == "fp16"
+    (image,) = sorted(frames.glob("*.jpg"))[:1]
+    frame = cv2.imread(str(image))
+    assert seg.segment(frame, "bgr")[0].ids.shape == frame.shape[:2]

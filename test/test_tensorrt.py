@@ -12,12 +12,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 import onnx
+import onnxruntime as ort
 import pytest
 from conftest import CAMVID_PATH as CAMVID
 from conftest import RUGD_PATH
 from onnx import TensorProto, helper, numpy_helper
 
-from bisenet_ros.export.cache import cache_dir, exported_onnx, quantized_onnx
+from bisenet_ros.export.cache import cache_dir, exported_onnx, half_onnx, quantized_onnx
+from bisenet_ros.export.fp16 import export_fp16
 from bisenet_ros.export.tensorrt import EngineSpec, build_info_path, cached_engine, engine_path
 from bisenet_ros.export.tensorrt_rules import problems
 from bisenet_ros.inference import Segmenter, backends
@@ -110,7 +112,7 @@ def graph(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def graphs(graph, tmp_path_factory) -> dict[str, Path]:
-    """Every graph the project exports for one network, fp32 and int8."""
+    """Every graph the project exports for one network: fp32, fp16 and int8."""
     import torch
 
     from bisenet_ros.export.onnx import export_onnx
@@ -126,17 +128,45 @@ def graphs(graph, tmp_path_factory) -> dict[str, Path]:
         "ids+confidence": graph,
         "ids": ids,
         "logits": logits,
+        "fp16": half_onnx(graph, folder),
+        "fp16 logits": export_fp16(logits, folder / "logits.fp16.onnx"),
         "int8 tensorrt": quantized_onnx(graph, calibration, folder, for_tensorrt=True),
         "int8 cpu": quantized_onnx(graph, calibration, folder),
     }
 
 
-@pytest.mark.parametrize("kind", ["ids+confidence", "ids", "logits", "int8 tensorrt"])
+@pytest.mark.parametrize(
+    "kind", ["ids+confidence", "ids", "logits", "fp16", "fp16 logits", "int8 tensorrt"]
+)
 def test_every_exported_graph_follows_the_parser_rules(graphs, kind):
     model = onnx.load(str(graphs[kind]))
     onnx.checker.check_model(model, full_check=True)
     assert problems(model) == []
     assert all(n.domain in ("", "ai.onnx") for n in model.graph.node)  # no custom plugins
+
+
+def test_the_fp16_graph_computes_in_fp16_behind_float32_input_and_outputs(graphs):
+    """Every convolution of the fp16 graph takes fp16 weights and gives fp16 results; the
+    input and the logits output stay float32, and the logits match fp32's to fp16 precision
+    (ONNX Runtime on the CPU)."""
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(graphs["fp16 logits"])))
+    types = {v.name: v.type.tensor_type.elem_type for v in model.graph.value_info}
+    weights = {t.name: t.data_type for t in model.graph.initializer}
+    convs = [n for n in model.graph.node if n.op_type == "Conv"]
+    assert convs and all(weights[n.input[1]] == TensorProto.FLOAT16 for n in convs)
+    assert all(types[n.output[0]] == TensorProto.FLOAT16 for n in convs)
+    assert model.graph.input[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    assert model.graph.output[0].type.tensor_type.elem_type == TensorProto.FLOAT
+    batch = np.random.default_rng(0).standard_normal((2, 3, 128, 192), np.float32)
+    fp32, fp16 = (
+        ort.InferenceSession(str(graphs[k]), providers=["CPUExecutionProvider"]).run(
+            None, {"input": batch}
+        )[0]
+        for k in ("logits", "fp16 logits")
+    )
+    assert fp16.dtype == np.float32 and fp16.shape == fp32.shape
+    assert np.abs(fp16 - fp32).max() <= 0.02 * np.abs(fp32).max()
+    assert (fp16.argmax(1) == fp32.argmax(1)).mean() > 0.99
 
 
 def test_the_cpu_int8_graph_is_not_for_tensorrt_and_auto_knows(graphs, monkeypatch):

@@ -1,4 +1,4 @@
-"""Derived model files (exported ONNX, int8 graphs, TensorRT engines), made once and kept.
+"""Derived model files (exported ONNX, fp16 and int8 graphs, TensorRT engines), made once and kept.
 
 Derived files are expensive to make and cheap to key, so each lives under a name made from
 the hash of everything it depends on. The default is ``~/.cache/bisenet_ros`` (or
@@ -99,6 +99,16 @@ def quantized_onnx(
             target,
             lambda tmp: quantize_onnx(fp32, tmp, calibration_images, for_tensorrt=for_tensorrt),
         )
+    return target
+
+
+def half_onnx(fp32: Path, cache: str | Path | None = None) -> Path:
+    """The fp16 version of the exported graph ``fp32`` (see ``fp16``), converted once."""
+    from .fp16 import export_fp16
+
+    target = cache_dir(cache) / "fp16" / f"{fp32.stem}-fp16-{key_of(onnx=file_hash(fp32))}.onnx"
+    if not target.is_file():
+        _atomic(target, lambda tmp: export_fp16(fp32, tmp))
     return target
 
 

@@ -39,6 +39,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(run=run_onnx)
 
+    p = targets.add_parser("fp16", help="fp16 ONNX graph (TensorRT fp16 builds, fp16 runtimes)")
+    p.add_argument("model", type=Path, help="checkpoint or fp32 ONNX graph (with its manifest)")
+    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="for a checkpoint")
+    p.add_argument("-o", "--output", type=Path, help="default: ./<model name>.fp16.onnx")
+    p.set_defaults(run=run_fp16)
+
     p = targets.add_parser("int8", help="int8 ONNX graph for ONNX Runtime on the CPU")
     p.add_argument("model", type=Path, help="checkpoint or fp32 ONNX graph (with its manifest)")
     p.add_argument("--calibration", type=Path, required=True, help="folder of real frames")
@@ -96,6 +102,15 @@ def _onnx_graph(model: Path, size: list[int] | None, cache: Path | None = None) 
             raise ValueError("--size applies to checkpoints; an ONNX graph has its size fixed")
         return model
     return exported_onnx(model, tuple(size) if size else None, cache)
+
+
+def run_fp16(args: argparse.Namespace) -> int:
+    from .fp16 import export_fp16
+
+    output = args.output or Path(args.model.stem + ".fp16.onnx")
+    export_fp16(_onnx_graph(args.model, args.size), output)
+    print(f"wrote {output}")
+    return 0
 
 
 def run_int8(args: argparse.Namespace) -> int:

@@ -7,9 +7,10 @@ GPU (name, compute capability, SM count, memory: Jetson Orin modules share a nam
 precision, input shape and largest batch. The runtime takes an engine with a larger batch
 than it asked for, so one built by ``bisenet export tensorrt --max-batch 8`` is found.
 
-Precision comes from the graph where TensorRT is strongly typed (11.x) and from builder
-flags where it is not (8.6, 10.x); int8 always comes from the graph's Q/DQ nodes (explicit
-quantization, ``bisenet export int8``): no calibrator runs. ``tensorrt_versions`` holds every
+Precision comes from the graph: the fp16 graph (``bisenet export fp16``; on 8.6 the fp32
+graph with the fp16 builder flag) or the int8 Q/DQ graph (explicit quantization, ``bisenet
+export int8``: no calibrator runs); weakly typed versions (8.6, 10.x) add the builder flags
+that let TensorRT pick those kernels. ``tensorrt_versions`` holds every
 version-dependent choice, ``tensorrt_rules`` checks a graph before it is parsed. Only
 ``build_engine`` needs ``tensorrt``; importing this module needs neither it nor ``onnx``.
 """
@@ -29,6 +30,11 @@ from .tensorrt_versions import PRECISIONS, tensorrt_version
 log = logging.getLogger(__name__)
 
 WORKSPACE_BYTES = 2 << 30
+GRAPH_COMMANDS = {
+    "fp32": "bisenet export onnx",
+    "fp16": "bisenet export fp16",
+    "int8": "bisenet export int8 --for-tensorrt",
+}
 
 
 @dataclass(frozen=True)
@@ -89,26 +95,24 @@ def engine_graph(
     onnx_path: Path, precision: str, calibration_images: str | Path | None, cache=None
 ) -> Path:
     """The graph an engine of ``precision`` is built from on the installed TensorRT: the
-    given one, or for int8 its TensorRT Q/DQ version (quantised on ``calibration_images``)."""
+    given one, or derived from it (cached): the fp16 graph, or the TensorRT Q/DQ graph
+    quantised on ``calibration_images``."""
     import tensorrt as trt
 
-    from ..onnx_metadata import is_quantized
-    from .cache import quantized_onnx
+    from ..onnx_metadata import stored_precision
+    from .cache import half_onnx, quantized_onnx
 
     wanted = tensorrt_version(trt.__version__).graph_precision(precision)
-    if wanted == "int8" and not is_quantized(onnx_path):
-        if calibration_images is None:
-            raise ValueError(
-                f"{onnx_path} is not quantised: give a folder of frames to calibrate on "
-                "(--calibration), or quantise it first with `bisenet export int8 --for-tensorrt`"
-            )
-        return quantized_onnx(Path(onnx_path), calibration_images, cache, for_tensorrt=True)
+    if stored_precision(onnx_path) != "fp32" or wanted == "fp32":
+        return Path(onnx_path)  # build_engine says if it is not the graph wanted
     if wanted == "fp16":
+        return half_onnx(Path(onnx_path), cache)
+    if calibration_images is None:
         raise ValueError(
-            f"TensorRT {trt.__version__} builds fp16 engines from an fp16 graph only, which this "
-            "version of bisenet_ros does not export yet: use precision fp32 or int8"
+            f"{onnx_path} is not quantised: give a folder of frames to calibrate on "
+            "(--calibration), or quantise it first with `bisenet export int8 --for-tensorrt`"
         )
-    return Path(onnx_path)
+    return quantized_onnx(Path(onnx_path), calibration_images, cache, for_tensorrt=True)
 
 
 def build_engine(
@@ -120,13 +124,13 @@ def build_engine(
     """The cached engine for ``onnx_path`` at ``precision``, built if missing; returns its path.
 
     ``onnx_path`` is the graph ``tensorrt_versions`` names for the precision: an int8 engine
-    needs the int8 Q/DQ graph, an fp16 engine on TensorRT 11 the fp16 graph. The engine
+    needs the int8 Q/DQ graph, an fp16 engine on TensorRT 10.x and 11.x the fp16 graph. The engine
     takes batches of 1..``max_batch`` at the graph's fixed height and width.
     """
     import onnx
     import tensorrt as trt
 
-    from ..onnx_metadata import is_quantized, read_onnx_manifest
+    from ..onnx_metadata import read_onnx_manifest, stored_precision
     from .tensorrt_rules import problems
 
     if precision not in PRECISIONS:
@@ -136,12 +140,11 @@ def build_engine(
     refused = problems(onnx.load(str(onnx_path), load_external_data=False))
     if refused:
         raise ValueError(f"TensorRT cannot take {onnx_path}: " + "; ".join(refused[:5]))
-    wanted = support.graph_precision(precision)
-    if (wanted == "int8") != is_quantized(onnx_path):
+    wanted, stored = support.graph_precision(precision), stored_precision(onnx_path)
+    if stored != wanted:
         raise ValueError(
-            f"{onnx_path} is {'' if is_quantized(onnx_path) else 'not '}an int8 Q/DQ graph; "
-            f"a {precision} engine on TensorRT {support.version} is built from the "
-            f"{wanted} graph (`bisenet export int8` makes the int8 one)"
+            f"{onnx_path} is a {stored} graph; a {precision} engine on TensorRT "
+            f"{support.version} is built from the {wanted} graph (`{GRAPH_COMMANDS[wanted]}`)"
         )
     manifest = read_onnx_manifest(onnx_path)
     height, width = manifest.input_size

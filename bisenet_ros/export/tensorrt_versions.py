@@ -1,9 +1,10 @@
 """The TensorRT versions the project builds engines with, and every choice that depends on one.
 
 - **8.6** (JetPack 6.0): weakly typed networks that need the explicit-batch flag; fp16 and
-  int8 kernels are enabled with builder flags over the fp32 graph, int8 over the Q/DQ graph
-  (explicit quantization: no calibrator runs).
-- **10.x** (JetPack 6.1+, desktops): the same, without the (deprecated) explicit-batch flag.
+  int8 kernels are enabled with builder flags, fp16 over the fp32 graph, int8 over the Q/DQ
+  graph (explicit quantization: no calibrator runs).
+- **10.x** (JetPack 6.1+, desktops): weakly typed, without the (deprecated) explicit-batch
+  flag; the builder flags as on 8.6, fp16 over the fp16 graph.
 - **11.x** (``pip install tensorrt``): strongly typed only, so the precision comes from the
   graph itself (the fp16 graph, the int8 Q/DQ graph); the precision builder flags and the
   int8 calibrators are gone (NVIDIA's 10.x -> 11.x migration guide).
@@ -65,12 +66,11 @@ class TensorRTVersion:
         return dtypes
 
     def graph_precision(self, precision: str) -> str:
-        """Which exported graph to parse for an engine of ``precision``: strongly typed
-        networks take the graph of that precision; weakly typed ones the fp32 graph for fp16
-        (the builder flag lowers it) and the Q/DQ graph for int8."""
+        """Which exported graph to parse for an engine of ``precision``: the graph of that
+        precision, except fp16 on 8.6, which lowers the fp32 graph with the builder flag."""
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
-        if precision == "fp16" and not self.strongly_typed:
+        if precision == "fp16" and self.major == 8:
             return "fp32"
         return precision
 

@@ -1,4 +1,4 @@
-"""ONNX Runtime backend: the exported graph on the CPU (fp32 or int8) or a GPU provider.
+"""ONNX Runtime backend: the exported graph (fp32, fp16 or int8) on the CPU or a GPU provider.
 
 The graph ends in class ids (argmax inside the graph), so only uint8 planes leave the
 runtime. Full graph optimisation folds BatchNorm into the convolutions and fuses
@@ -16,6 +16,7 @@ import onnx
 import onnxruntime as ort
 
 from ...export.graph import cheap_max_softmax, pruned
+from ...onnx_metadata import stored_precision
 from .base import check_precision, ids_and_confidence
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -25,30 +26,15 @@ class OnnxRuntimeBackend:
     name = "onnxruntime"
 
     def __init__(
-        self,
-        onnx_path: str | Path,
-        precision: str = "fp32",
-        threads: int | None = None,
-        quantized: bool = False,
+        self, onnx_path: str | Path, precision: str = "fp32", threads: int | None = None
     ) -> None:
-        available = ort.get_available_providers()
-        gpu = [p for p in GPU_PROVIDERS if p in available]
-        # fp16 only through TensorRT's builder flag; int8 graphs run as quantised on the CPU.
-        if quantized:
-            supported = ("int8",)
-        elif GPU_PROVIDERS[0] in gpu:
-            supported = ("fp32", "fp16")
-        else:
-            supported = ("fp32",)
-        where = "onnxruntime with an int8 graph" if quantized else f"onnxruntime ({available})"
-        check_precision(precision, supported, where)
+        stored = stored_precision(onnx_path)
+        check_precision(precision, (stored,), f"onnxruntime with the {stored} graph {onnx_path}")
         self.precision = precision
-        providers: list = ["CPUExecutionProvider"]
-        if precision != "int8":
-            providers = [
-                (p, {"trt_fp16_enable": precision == "fp16"}) if p == GPU_PROVIDERS[0] else p
-                for p in gpu
-            ] + providers
+        available = ort.get_available_providers()
+        # int8 graphs run as quantised on the CPU; fp32 and fp16 graphs on a GPU if there is one
+        gpu = [p for p in GPU_PROVIDERS if p in available and precision != "int8"]
+        providers = [*gpu, "CPUExecutionProvider"]
         self.options = ort.SessionOptions()
         self.options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # Idle worker threads sleep instead of spinning: spinning threads take the cores the
