@@ -1,5 +1,5 @@
-"""Accuracy and speed of the CPU paths on a CamVid split: PyTorch fp32, ONNX Runtime fp32,
-fp16 and int8, and TensorRT's int8 graph (explicit quantization) run by ONNX Runtime.
+"""Accuracy and speed of the CPU paths on a CamVid split: PyTorch fp32, and ONNX Runtime
+with the fp32, fp16 and int8 graphs (the int8 graph is also the one TensorRT builds from).
 
     .venv/bin/python benchmarks/cpu_accuracy.py bisenet_ros/weights/bisenetv2_camvid.pt \\
         --camvid ../shared/datasets/camvid --json cpu_accuracy.json
@@ -21,7 +21,6 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from bisenet_ros.export.cache import exported_onnx, quantized_onnx
 from bisenet_ros.inference import Segmenter
 from bisenet_ros.training.evaluation import confusion_matrix, scores
 
@@ -43,8 +42,6 @@ def main() -> int:
 
     common = dict(threads=args.threads, input_size=args.size, cache_dir=args.cache_dir)
     calibration = args.calibration or args.camvid / "train" / "images"
-    fp32_graph = exported_onnx(args.model, args.size, args.cache_dir)
-    tensorrt_graph = quantized_onnx(fp32_graph, calibration, args.cache_dir, for_tensorrt=True)
     paths = {
         "torch_fp32": Segmenter.from_file(args.model, backend="torch", **common),
         "ort_fp32": Segmenter.from_file(args.model, backend="onnxruntime", **common),
@@ -57,9 +54,6 @@ def main() -> int:
             precision="int8",
             calibration_images=calibration,
             **common,
-        ),
-        "ort_int8_tensorrt_graph": Segmenter.from_file(
-            tensorrt_graph, backend="onnxruntime", precision="int8", threads=args.threads
         ),
     }
     manifest = paths["torch_fp32"].manifest

@@ -77,11 +77,9 @@ def exported_onnx(
     return target
 
 
-def quantized_onnx(
-    fp32: Path, calibration_images: str | Path, cache=None, for_tensorrt: bool = False
-) -> Path:
-    """The int8 version of ``fp32`` calibrated on ``calibration_images``, quantised once:
-    ONNX Runtime's CPU graph, or with ``for_tensorrt`` the graph TensorRT takes."""
+def quantized_onnx(fp32: Path, calibration_images: str | Path, cache=None) -> Path:
+    """The int8 Q/DQ version of ``fp32`` calibrated on ``calibration_images``, quantised once
+    (the one int8 graph: TensorRT and ONNX Runtime run it)."""
     from .quantize import DEFAULT_IMAGES, DEFAULT_METHOD, FLOAT_SCOPES, quantize_onnx
 
     files = spread(calibration_images, DEFAULT_IMAGES)
@@ -90,15 +88,11 @@ def quantized_onnx(
         images=[str(f.resolve()) for f in files],
         method=DEFAULT_METHOD,
         float_scopes=FLOAT_SCOPES,
-        for_tensorrt=for_tensorrt,
+        form="int8 activations, zero point 0, float biases",
     )
-    kind = "int8-tensorrt" if for_tensorrt else "int8"
-    target = cache_dir(cache) / "int8" / f"{fp32.stem}-{kind}-{key}.onnx"
+    target = cache_dir(cache) / "int8" / f"{fp32.stem}-int8-{key}.onnx"
     if not target.is_file():
-        _atomic(
-            target,
-            lambda tmp: quantize_onnx(fp32, tmp, calibration_images, for_tensorrt=for_tensorrt),
-        )
+        _atomic(target, lambda tmp: quantize_onnx(fp32, tmp, calibration_images))
     return target
 
 

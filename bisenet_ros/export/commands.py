@@ -45,18 +45,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, help="default: ./<model name>.fp16.onnx")
     p.set_defaults(run=run_fp16)
 
-    p = targets.add_parser("int8", help="int8 ONNX graph for ONNX Runtime on the CPU")
+    p = targets.add_parser("int8", help="int8 Q/DQ ONNX graph (TensorRT and ONNX Runtime)")
     p.add_argument("model", type=Path, help="checkpoint or fp32 ONNX graph (with its manifest)")
     p.add_argument("--calibration", type=Path, required=True, help="folder of real frames")
     p.add_argument("--images", type=int, default=32, help="calibration frames to use")
-    p.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="percentile")
+    p.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="entropy")
     p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="for a checkpoint")
-    p.add_argument(
-        "--for-tensorrt",
-        action="store_true",
-        help="the graph TensorRT takes (int8 activations, zero point 0, float biases); "
-        "default: ONNX Runtime's CPU graph (uint8 activations: faster and closer to fp32)",
-    )
     p.add_argument("-o", "--output", type=Path, help="default: ./<model name>.int8.onnx")
     p.set_defaults(run=run_int8)
 
@@ -120,8 +114,7 @@ def run_int8(args: argparse.Namespace) -> int:
         raise FileNotFoundError(f"calibration folder {args.calibration} does not exist")
     graph = _onnx_graph(args.model, args.size)
     output = args.output or Path(args.model.stem + ".int8.onnx")
-    quantize_onnx(graph, output, args.calibration, num_images=args.images, method=args.method,
-                  for_tensorrt=args.for_tensorrt)  # fmt: skip
+    quantize_onnx(graph, output, args.calibration, num_images=args.images, method=args.method)
     print(f"wrote {output}")
     return 0
 

@@ -20,6 +20,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..atomic import atomic_path
 from ..manifest import sidecar_path
 from ..onnx_metadata import read_onnx_manifest, set_manifest_metadata, stored_precision
+from .graph import unused_removed
 
 # inputs that keep their own float type whatever the data's (ONNX type T2, not T)
 OWN_TYPE_INPUTS = {"Resize": {1, 2}}
@@ -79,26 +80,13 @@ def half_graph(model: onnx.ModelProto) -> onnx.ModelProto:
     del graph.node[:]
     graph.node.extend(nodes)
     del graph.value_info[:]
-    return _without_unused(model)
+    return unused_removed(model)
 
 
 def _is_float32(name: str, types: dict, constants: dict) -> bool:
     if name in constants:
         return constants[name].dtype == np.float32
     return types.get(name) == TensorProto.FLOAT
-
-
-def _without_unused(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Drop the float32 constants the fp16 twins replaced."""
-    graph = model.graph
-    used = {i for node in graph.node for i in node.input} | {o.name for o in graph.output}
-    kept = [t for t in graph.initializer if t.name in used]
-    del graph.initializer[:]
-    graph.initializer.extend(kept)
-    constants = [n for n in graph.node if n.op_type == "Constant" and n.output[0] not in used]
-    for node in constants:
-        graph.node.remove(node)
-    return model
 
 
 def export_fp16(fp32_path: str | Path, output: str | Path) -> Path:

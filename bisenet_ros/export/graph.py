@@ -13,6 +13,8 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
+QDQ = ("QuantizeLinear", "DequantizeLinear")
+
 
 def pruned(model: onnx.ModelProto, outputs: list[str]) -> onnx.ModelProto:
     """A copy of ``model`` computing only ``outputs`` (metadata kept)."""
@@ -118,4 +120,143 @@ def uint8_outputs_through_float(model: onnx.ModelProto) -> onnx.ModelProto:
         cast = helper.make_node("Cast", [node.input[0]], [as_float], to=onnx.TensorProto.FLOAT)
         graph.node.insert(list(graph.node).index(node), cast)
         node.input[0] = as_float
+    return model
+
+
+def for_onnxruntime_int8(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The int8 Q/DQ graph (TensorRT's form: int8 activations with zero point 0, float
+    biases) in the form ONNX Runtime's x86 integer kernels run fast; a graph already in that
+    form passes unchanged."""
+    return integer_biases(unsigned_activations(relu_inside_integer_ops(model)))
+
+
+def relu_inside_integer_ops(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Let ONNX Runtime fold each quantised Relu into the convolution before it.
+
+    The symmetric graph quantises both sides of a Relu (``Q DQ Relu Q DQ``), which ONNX
+    Runtime runs as float Relus between integer ops. The pair before the Relu is dropped (one
+    rounding fewer) and the one after stored as uint8 with zero point 0 and the same scale:
+    the same values wherever int8 holds them, and a zero point at the type's minimum, which
+    is what lets ONNX Runtime remove the Relu.
+    """
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    constants = {t.name: t for t in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+
+    def only_user(name: str, op_type: str) -> onnx.NodeProto | None:
+        users = consumers.get(name, [])
+        return users[0] if len(users) == 1 and users[0].op_type == op_type else None
+
+    for relu in [n for n in graph.node if n.op_type == "Relu"]:
+        quantize = only_user(relu.output[0], "QuantizeLinear")
+        if quantize is None or not _symmetric_int8(quantize, constants):
+            continue
+        dequantize = producer.get(relu.input[0])
+        before = producer.get(dequantize.input[0]) if dequantize is not None else None
+        if (
+            before is not None
+            and before.op_type == "QuantizeLinear"
+            and only_user(before.output[0], "DequantizeLinear") is dequantize
+            and only_user(dequantize.output[0], "Relu") is relu
+        ):
+            relu.input[0] = before.input[0]
+            graph.node.remove(dequantize)
+            graph.node.remove(before)
+        int8_zero, uint8_zero = quantize.input[2], f"{quantize.input[2]}_relu_uint8"
+        if uint8_zero not in constants:
+            shape = constants[int8_zero].dims
+            constants[uint8_zero] = numpy_helper.from_array(np.zeros(shape, np.uint8), uint8_zero)
+            graph.initializer.append(constants[uint8_zero])
+        for node in [quantize, *consumers.get(quantize.output[0], [])]:
+            if node.op_type in QDQ and node.input[2] == int8_zero:
+                node.input[2] = uint8_zero
+    del graph.value_info[:]  # the Q outputs changed type
+    return unused_removed(model)
+
+
+def _symmetric_int8(node: onnx.NodeProto, constants: dict) -> bool:
+    """Whether a Q/DQ node has an int8 zero point of 0 (TensorRT's form)."""
+    if len(node.input) < 3 or node.input[2] not in constants:
+        return False
+    zero_point = constants[node.input[2]]
+    is_int8 = zero_point.data_type == onnx.TensorProto.INT8
+    return is_int8 and not numpy_helper.to_array(zero_point).any()
+
+
+def integer_biases(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Give each convolution between Q/DQ pairs an int32 bias (scale: input scale x weight
+    scale, zero point 0), the form ONNX Runtime fuses into one integer convolution.
+
+    TensorRT's int8 graph keeps float biases (its parser takes no int32 Q/DQ); ONNX Runtime
+    then runs those convolutions in float between the Q/DQ nodes.
+    """
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    constants = {t.name: t for t in graph.initializer}
+    producer = {out: node for node in graph.node for out in node.output}
+
+    def array(name: str) -> np.ndarray:
+        return numpy_helper.to_array(constants[name])
+
+    for conv in [n for n in graph.node if n.op_type == "Conv" and len(n.input) == 3]:
+        x, w = producer.get(conv.input[0]), producer.get(conv.input[1])
+        if conv.input[2] not in constants or not x or not w:
+            continue
+        if x.op_type != "DequantizeLinear" or w.op_type != "DequantizeLinear":
+            continue
+        bias = array(conv.input[2])
+        scale = (array(x.input[1]) * array(w.input[1])).astype(np.float32)
+        if scale.size not in (1, bias.size):
+            continue
+        scale = np.broadcast_to(scale.reshape(-1), bias.shape).copy()
+        name = f"{conv.input[2]}_int32"
+        graph.initializer.extend([
+            numpy_helper.from_array(np.round(bias / scale).astype(np.int32), name),
+            numpy_helper.from_array(scale, f"{name}_scale"),
+            numpy_helper.from_array(np.zeros(bias.shape, np.int32), f"{name}_zero_point"),
+        ])  # fmt: skip
+        dequantize = helper.make_node(
+            "DequantizeLinear", [name, f"{name}_scale", f"{name}_zero_point"], [f"{name}_dq"],
+            axis=0,
+        )  # fmt: skip
+        graph.node.insert(list(graph.node).index(conv), dequantize)
+        conv.input[2] = f"{name}_dq"
+    return unused_removed(model)
+
+
+def unsigned_activations(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Store int8 activations with zero point 0 as uint8 with zero point 128: the same
+    values (q + 128), in the type ONNX Runtime's x86 integer kernels are fast for."""
+    model = onnx.ModelProto.FromString(model.SerializeToString())
+    graph = model.graph
+    constants = {t.name: t for t in graph.initializer}
+    shifted: dict[str, str] = {}
+    for node in graph.node:
+        weight = node.op_type == "DequantizeLinear" and node.input[0] in constants
+        if node.op_type not in QDQ or weight or not _symmetric_int8(node, constants):
+            continue
+        if node.input[2] not in shifted:
+            shifted[node.input[2]] = f"{node.input[2]}_uint8"
+            shape = constants[node.input[2]].dims
+            uint8 = np.full(shape, 128, np.uint8)
+            graph.initializer.append(numpy_helper.from_array(uint8, shifted[node.input[2]]))
+        node.input[2] = shifted[node.input[2]]
+    del graph.value_info[:]  # the Q outputs changed type
+    return unused_removed(model)
+
+
+def unused_removed(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Drop the initializers and Constant nodes nothing reads any more (in place)."""
+    graph = model.graph
+    used = {i for node in graph.node for i in node.input} | {o.name for o in graph.output}
+    kept = [t for t in graph.initializer if t.name in used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    for node in [n for n in graph.node if n.op_type == "Constant" and n.output[0] not in used]:
+        graph.node.remove(node)
     return model

@@ -33,7 +33,7 @@ WORKSPACE_BYTES = 2 << 30
 GRAPH_COMMANDS = {
     "fp32": "bisenet export onnx",
     "fp16": "bisenet export fp16",
-    "int8": "bisenet export int8 --for-tensorrt",
+    "int8": "bisenet export int8",
 }
 
 
@@ -95,7 +95,7 @@ def engine_graph(
     onnx_path: Path, precision: str, calibration_images: str | Path | None, cache=None
 ) -> Path:
     """The graph an engine of ``precision`` is built from on the installed TensorRT: the
-    given one, or derived from it (cached): the fp16 graph, or the TensorRT Q/DQ graph
+    given one, or derived from it (cached): the fp16 graph, or the int8 Q/DQ graph
     quantised on ``calibration_images``."""
     import tensorrt as trt
 
@@ -110,9 +110,9 @@ def engine_graph(
     if calibration_images is None:
         raise ValueError(
             f"{onnx_path} is not quantised: give a folder of frames to calibrate on "
-            "(--calibration), or quantise it first with `bisenet export int8 --for-tensorrt`"
+            "(--calibration), or quantise it first with `bisenet export int8`"
         )
-    return quantized_onnx(Path(onnx_path), calibration_images, cache, for_tensorrt=True)
+    return quantized_onnx(Path(onnx_path), calibration_images, cache)
 
 
 def build_engine(

@@ -15,7 +15,7 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
-from ...export.graph import cheap_max_softmax, pruned
+from ...export.graph import cheap_max_softmax, for_onnxruntime_int8, pruned
 from ...onnx_metadata import stored_precision
 from .base import check_precision, ids_and_confidence
 
@@ -44,6 +44,8 @@ class OnnxRuntimeBackend:
             self.options.intra_op_num_threads = threads
             self.options.inter_op_num_threads = 1
         self.model = onnx.load(str(onnx_path))
+        if precision == "int8":
+            self.model = for_onnxruntime_int8(self.model)
         self.input_name = self.model.graph.input[0].name
         self.outputs = [o.name for o in self.model.graph.output]
         self.has_confidence = bool({"logits", "confidence"} & set(self.outputs))
