@@ -5,6 +5,8 @@ graph, so an unused ``confidence`` branch is paid for on every ``ids``-only call
 ``Softmax`` over the class axis of an NCHW tensor is transposed internally (slower than the
 whole network at 512x1024). Pruning gives an ids-only graph; the maximum softmax
 probability is rewritten as ``1 / sum(exp(x - max(x)))``, the same value without Softmax.
+The int8 graph is written in TensorRT's form and given to ONNX Runtime in the integer form
+its x86 kernels are fast for (``for_onnxruntime_int8``).
 """
 
 from __future__ import annotations

@@ -51,7 +51,7 @@ SPECS: dict[str, Spec] = {
     # model
     "model_path": Spec("", f"model file (.pt/.pth, .onnx, .engine); empty: {BUNDLED_MODEL.name}"),
     "backend": Spec("auto", "auto|tensorrt|torch|onnxruntime; auto picks the fastest present"),
-    "precision": Spec("fp32", "fp32|fp16|int8 (fp16/int8 on TensorRT, int8 on ONNX Runtime)"),
+    "precision": Spec("fp32", "fp32|fp16|int8 (fp16: not torch on the CPU; int8: not torch)"),
     "resize_mode": Spec("stretch", "stretch|letterbox: how frames reach the network input size"),
     "threads": Spec(0, "CPU threads for inference; 0: the runtime's default", 0, 256),
     "warmup_iterations": Spec(
