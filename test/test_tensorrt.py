@@ -173,8 +173,9 @@ def test_the_fp16_graph_computes_in_fp16_behind_float32_input_and_outputs(graphs
 def test_the_int8_graph_runs_on_onnxruntime_in_integer_form(graphs, tmp_path, monkeypatch):
     """The one int8 graph: ONNX Runtime rewrites it in memory into the form its x86 kernels
     run fast (uint8 activations, int32 biases, Relus folded into the convolutions), no
-    further from fp32 than the graph as written; that form is one TensorRT refuses, so ``auto`` keeps such a file on
-    onnxruntime even where TensorRT is present (stand-in: our choice only)."""
+    further from fp32 than the graph as written; that form is one TensorRT refuses, so
+    ``auto`` keeps such a file on onnxruntime even where TensorRT is present (stand-in: our
+    choice only)."""
     model = onnx.load(str(graphs["int8"]))
     rewritten = for_onnxruntime_int8(model)
     constants = {t.name: t for t in rewritten.graph.initializer}
