@@ -16,7 +16,7 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 # The ROS 2 distribution of the pip environment: Kilted (the default) in .venv, install/ ...;
 # `make test ROS_DISTRO=jazzy` builds and tests a second one in .venv-jazzy, install-jazzy/ ...
-# from requirements-jazzy.txt. Only a command-line ROS_DISTRO counts: a sourced ROS 2 install
+# from requirements-jazzy.txt; `ROS_DISTRO=jazzy-py310` a third, Jetson's Python without torch. Only a command-line ROS_DISTRO counts: a sourced ROS 2 install
 # exports its own, which says nothing about the pip environment wanted here.
 DISTRO := $(if $(filter command line,$(origin ROS_DISTRO)),$(ROS_DISTRO),kilted)
 SUFFIX := $(if $(filter kilted,$(DISTRO)),,-$(DISTRO))
@@ -26,6 +26,8 @@ BUILD := build$(SUFFIX)
 INSTALL := install$(SUFFIX)
 LOG := log$(SUFFIX)
 PY := $(VENV)/bin/python
+# The jazzy-py310 leg is Jetson's Python (requirements-jazzy-py310.txt says what it is).
+VENV_PYTHON := $(if $(filter jazzy-py310,$(DISTRO)),python3.10,$(PYTHON))
 INSTALLED := $(VENV)/.installed
 BUILT := $(INSTALL)/.built
 FILELIST := $(BUILD)/.package-files
@@ -63,8 +65,9 @@ sysdeps:
 	fi
 
 $(INSTALLED): $(REQUIREMENTS) setup.py | sysdeps
-	@test -f $(REQUIREMENTS) || { echo "error: no $(REQUIREMENTS): ROS_DISTRO=$(DISTRO) is not a pip leg (kilted, jazzy)"; exit 1; }
-	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	@test -f $(REQUIREMENTS) || { echo "error: no $(REQUIREMENTS): ROS_DISTRO=$(DISTRO) is not a pip leg (kilted, jazzy, jazzy-py310)"; exit 1; }
+	@command -v $(VENV_PYTHON) >/dev/null || { echo "error: $(VENV_PYTHON) not found: the $(DISTRO) leg needs it"; exit 1; }
+	test -x $(PY) || $(VENV_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r $(REQUIREMENTS)
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $@

@@ -72,6 +72,7 @@ def rugd_dir() -> Path:
 def rugd_checkpoint(rugd_dir, tmp_path_factory):
     """Factory: the real RUGD BiSeNetV2 weights, with their class table, as a project
     checkpoint that runs at ``input_size`` (H, W); made once per size and session."""
+    pytest.importorskip("torch")  # the jazzy-py310 leg runs without PyTorch
     made: dict[tuple[int, int], Path] = {}
 
     def make(input_size: tuple[int, int]) -> Path:
@@ -98,7 +99,7 @@ def rugd_checkpoint(rugd_dir, tmp_path_factory):
 def model_file(tmp_path_factory) -> Path:
     """A tiny CamVid-class BiSeNetV2 (random weights) in the project format: for tests
     where file handling and plumbing matter, not accuracy."""
-    import torch
+    torch = pytest.importorskip("torch")  # the jazzy-py310 leg runs without PyTorch
 
     from bisenet_ros.manifest import CAMVID, Manifest
     from bisenet_ros.models import build_model, save_checkpoint
