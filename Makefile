@@ -26,8 +26,11 @@ BUILD := build$(SUFFIX)
 INSTALL := install$(SUFFIX)
 LOG := log$(SUFFIX)
 PY := $(VENV)/bin/python
-# The jazzy-py310 leg is Jetson's Python (requirements-jazzy-py310.txt says what it is).
-VENV_PYTHON := $(if $(filter jazzy-py310,$(DISTRO)),python3.10,$(PYTHON))
+# The jazzy-py310 leg is Jetson's Python (requirements-jazzy-py310.txt says what it is):
+# python3.10 from PATH, else pyenv's.
+PY310 = $(shell for p in python3.10 $$(pyenv root 2>/dev/null)/versions/3.10*/bin/python3.10; \
+	do "$$p" -c '' 2>/dev/null && { echo "$$p"; break; }; done)
+VENV_PYTHON = $(if $(filter jazzy-py310,$(DISTRO)),$(PY310),$(PYTHON))
 INSTALLED := $(VENV)/.installed
 BUILT := $(INSTALL)/.built
 FILELIST := $(BUILD)/.package-files
@@ -66,7 +69,7 @@ sysdeps:
 
 $(INSTALLED): $(REQUIREMENTS) setup.py | sysdeps
 	@test -f $(REQUIREMENTS) || { echo "error: no $(REQUIREMENTS): ROS_DISTRO=$(DISTRO) is not a pip leg (kilted, jazzy, jazzy-py310)"; exit 1; }
-	@command -v $(VENV_PYTHON) >/dev/null || { echo "error: $(VENV_PYTHON) not found: the $(DISTRO) leg needs it"; exit 1; }
+	@test -n "$(VENV_PYTHON)" || { echo "error: no Python 3.10 (python3.10 or pyenv's 3.10): the $(DISTRO) leg needs it"; exit 1; }
 	test -x $(PY) || $(VENV_PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -r $(REQUIREMENTS)
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e .

@@ -36,14 +36,20 @@ def build_parser(argv: list[str]) -> argparse.ArgumentParser:
             importlib.import_module(name).add_commands(sub)
         except ImportError as error:  # e.g. no torch on a Jetson, no rclpy on a trainer
             if wanted:
-                raise SystemExit(f"bisenet {wanted}: cannot import {name}: {error}") from error
+                raise SystemExit(_missing(wanted, error)) from error
     return parser
+
+
+def _missing(command: str, error: ImportError) -> str:
+    why = f"needs {error.name}, which this Python cannot import ({error})"
+    return f"bisenet {command}: error: {why}"
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run a subcommand. A mistake the user can fix from its message alone (a missing file,
-    a bad value, a damaged model or config: ``OSError``/``ValueError``) is one ``error:`` line
-    and exit status 1; ``-v`` shows the traceback too."""
+    a bad value, a damaged model or config: ``OSError``/``ValueError``; a package the command
+    needs and this Python lacks) is one ``error:`` line and exit status 1; ``-v`` shows the
+    traceback too."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
@@ -52,10 +58,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.run(args) or 0)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, ModuleNotFoundError) as error:
         if args.verbose:
             raise
-        print(f"bisenet {args.command}: error: {error}", file=sys.stderr)
+        if isinstance(error, ModuleNotFoundError):
+            print(_missing(args.command, error), file=sys.stderr)
+        else:
+            print(f"bisenet {args.command}: error: {error}", file=sys.stderr)
         return 1
 
 

@@ -22,6 +22,7 @@ def data() -> tuple[Path, Path]:
     for path in (CAMVID, RUGD_WEIGHTS):
         if not path.exists():
             pytest.skip(f"real data not present: {path}")
+    pytest.importorskip("torch")  # a checkpoint, benched on torch and exported
     return RUGD_WEIGHTS, CAMVID / "test" / "images"
 
 

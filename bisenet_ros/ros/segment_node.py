@@ -339,6 +339,9 @@ def main(args: list[str] | None = None) -> int:
         pass
     finally:
         process.ignore_signals()
+        # before the context goes: else Executor.__del__ destroys its guard conditions after
+        # it and prints a traceback at exit (seen on Python 3.10)
+        executor.shutdown()
         node.close()
         node.destroy_node()
         rclpy.try_shutdown()
