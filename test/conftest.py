@@ -97,14 +97,12 @@ def rugd_checkpoint(rugd_dir, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def model_file(tmp_path_factory) -> Path:
-    """A tiny CamVid-class BiSeNetV2 (random weights) in the project format: for tests
-    where file handling and plumbing matter, not accuracy."""
-    torch = pytest.importorskip("torch")  # the jazzy-py310 leg runs without PyTorch
-
+    """A tiny CamVid-class model (random weights) for tests where file handling and plumbing
+    matter, not accuracy: a BiSeNetV2 checkpoint in the project format, or, where PyTorch is
+    not installed (the jazzy-py310 leg), a one-convolution ONNX graph with the exported
+    graphs' inputs, outputs and manifest."""
     from bisenet_ros.manifest import CAMVID, Manifest
-    from bisenet_ros.models import build_model, save_checkpoint
 
-    torch.manual_seed(0)
     manifest = Manifest(
         arch="bisenetv2",
         class_names=[n for n, _ in CAMVID],
@@ -112,8 +110,63 @@ def model_file(tmp_path_factory) -> Path:
         input_size=(96, 128),
         drivable_ids=[3],
     )
+    folder = tmp_path_factory.mktemp("model")
+    if importlib.util.find_spec("torch") is None:
+        return _tiny_onnx(manifest, folder / "tiny.onnx")
+    import torch
+
+    from bisenet_ros.models import build_model, save_checkpoint
+
+    torch.manual_seed(0)
     model = build_model("bisenetv2", manifest.num_classes).eval()
-    return save_checkpoint(tmp_path_factory.mktemp("model") / "tiny.pt", model, manifest)
+    return save_checkpoint(folder / "tiny.pt", model, manifest)
+
+
+def _tiny_onnx(manifest, path: Path) -> Path:
+    """A 3x3 convolution to class scores, then the exported graphs' tail: uint8 ids (argmax,
+    through float) and uint8 confidence (max softmax x 255)."""
+    import numpy as np
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    from bisenet_ros.onnx_metadata import set_manifest_metadata
+
+    classes, (height, width) = manifest.num_classes, manifest.input_size
+    # small weights: scores close together, so no pixel is certain (confidence below 255)
+    weights = 0.05 * np.random.default_rng(0).standard_normal((classes, 3, 3, 3))
+    weights = weights.astype(np.float32)
+    nodes = [
+        helper.make_node("Conv", ["input", "w"], ["scores"], pads=[1, 1, 1, 1]),
+        helper.make_node("ArgMax", ["scores"], ["top"], axis=1, keepdims=0),
+        helper.make_node("Cast", ["top"], ["top_float"], to=TensorProto.FLOAT),
+        helper.make_node("Cast", ["top_float"], ["ids"], to=TensorProto.UINT8),
+        helper.make_node("Softmax", ["scores"], ["probs"], axis=1),
+        helper.make_node("ReduceMax", ["probs"], ["best"], axes=[1], keepdims=0),
+        helper.make_node("Mul", ["best", "scale"], ["scaled"]),
+        helper.make_node("Round", ["scaled"], ["rounded"]),
+        helper.make_node("Cast", ["rounded"], ["confidence"], to=TensorProto.UINT8),
+    ]
+    initializers = [
+        numpy_helper.from_array(weights, "w"),
+        numpy_helper.from_array(np.array(255.0, np.float32), "scale"),
+    ]
+    image = helper.make_tensor_value_info("input", TensorProto.FLOAT, ["batch", 3, height, width])
+    outputs = [
+        helper.make_tensor_value_info(name, TensorProto.UINT8, ["batch", height, width])
+        for name in ("ids", "confidence")
+    ]
+    graph = helper.make_graph(nodes, "tiny", [image], outputs, initializers)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    set_manifest_metadata(model, manifest)
+    onnx.checker.check_model(model, full_check=True)
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.fixture(scope="session")
+def model_backend(model_file) -> str:
+    """The backend the node tests run ``model_file`` on."""
+    return "torch" if model_file.suffix == ".pt" else "onnxruntime"
 
 
 def _ros_missing() -> str | None:
@@ -196,12 +249,12 @@ def street_frames(camvid_dir) -> list:
 
 
 @pytest.fixture(scope="session")
-def tiny_segmenter(model_file):
-    """The Segmenter the node tests' nodes run (model_file, torch, one thread): the reference
-    their outputs are compared with, bit for bit."""
+def tiny_segmenter(model_file, model_backend):
+    """The Segmenter the node tests' nodes run (model_file, one thread): the reference their
+    outputs are compared with, bit for bit."""
     from bisenet_ros.inference import Segmenter
 
-    return Segmenter.from_file(model_file, backend="torch", threads=1)
+    return Segmenter.from_file(model_file, backend=model_backend, threads=1)
 
 
 def pytest_addoption(parser):

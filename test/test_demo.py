@@ -10,7 +10,6 @@ import cv2
 import pytest
 
 pytest.importorskip("rclpy")
-pytest.importorskip("torch")
 
 
 def demo(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -20,10 +19,12 @@ def demo(*args: str, cwd) -> subprocess.CompletedProcess:
     )  # fmt: skip
 
 
-def test_demo_writes_video_bag_and_measurements(ros_env, camvid_dir, model_file, tmp_path):
+def test_demo_writes_video_bag_and_measurements(
+    ros_env, camvid_dir, model_file, model_backend, tmp_path
+):
     out = tmp_path / "demo_output"
     run = demo(
-        "--camvid", str(camvid_dir), "--model", str(model_file), "--backend", "torch",
+        "--camvid", str(camvid_dir), "--model", str(model_file), "--backend", model_backend,
         "--frames", "45", "--output-dir", str(out), cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
@@ -32,7 +33,7 @@ def test_demo_writes_video_bag_and_measurements(ros_env, camvid_dir, model_file,
     summary = json.loads((out / "summary.json").read_text())
     assert summary["frames_sent"] == 45
     assert 0 < summary["frames_segmented"] <= 45
-    assert summary["latency_ms_mean"] > 0 and summary["backend"] == "torch"
+    assert summary["latency_ms_mean"] > 0 and summary["backend"] == model_backend
     accounted = summary["frames_segmented"] + summary["node_frames_dropped"]
     assert accounted + summary["frames_not_seen_by_node"] >= 44  # the last may be in flight
 

@@ -2,8 +2,9 @@
 
 One node process serves the whole module (start-up costs seconds); this test process
 publishes frames like a camera driver and subscribes to the outputs. The model is a small
-BiSeNetV2 saved by the test; the reference output comes from the same Segmenter call the
-node makes (same backend, one thread each, so results are bitwise comparable).
+random-weight model saved by the test (conftest's ``model_file``); the reference output
+comes from the same Segmenter call the node makes (same backend, one thread each, so results
+are bitwise comparable).
 """
 
 from __future__ import annotations
@@ -15,19 +16,18 @@ import numpy as np
 import pytest
 
 pytest.importorskip("rclpy")
-pytest.importorskip("torch")
 
 NODE = "/segment_node"
 SIZE = (240, 320)  # (height, width) of the frames sent
 
 
 @pytest.fixture(scope="module")
-def node(ros_env, model_file, tmp_path_factory):
+def node(ros_env, model_file, model_backend, tmp_path_factory):
     from bisenet_ros.ros.harness import NodeProcess
 
     params = {
         "model_path": str(model_file),
-        "backend": "torch",
+        "backend": model_backend,
         "threads": 1,
         "warmup_iterations": 1,
         "max_input_age_ms": 0.0,  # a loaded CI machine must not turn tests into drops
@@ -121,7 +121,7 @@ def test_labels_equal_segmenter_and_header_is_kept(probe, tiny_segmenter, street
         np.testing.assert_array_equal(labels(out), expected)
 
 
-def test_views_info_and_scaled_camera_info(probe, tiny_segmenter, street_frames):
+def test_views_info_and_scaled_camera_info(probe, tiny_segmenter, model_backend, street_frames):
     from bisenet_ros.inference.drivable import DrivableConfig, drivable_mask
     from bisenet_ros.inference.views import colorize
     from bisenet_ros.ros.harness import image_of
@@ -139,7 +139,7 @@ def test_views_info_and_scaled_camera_info(probe, tiny_segmenter, street_frames)
     defaults = DrivableConfig(tiny_segmenter.manifest.drivable_ids)  # the node's defaults
     np.testing.assert_array_equal(mask, drivable_mask(ids, defaults))
     seg_info = probe.wait_for(f"{NODE}/info", stamp)
-    assert seg_info.backend == "torch" and seg_info.architecture == "bisenetv2"
+    assert seg_info.backend == model_backend and seg_info.architecture == "bisenetv2"
     assert list(seg_info.class_names) == tiny_segmenter.manifest.class_names
     assert len(seg_info.palette) == 3 * len(seg_info.class_names)
     assert seg_info.frames_processed >= 1 and seg_info.inference_ms > 0
@@ -224,7 +224,7 @@ def test_runtime_parameters_apply_without_restart(probe, street_frames):
     assert not out_of_range.successful
 
 
-def test_diagnostics(probe, street_frames):
+def test_diagnostics(probe, model_backend, street_frames):
     from diagnostic_msgs.msg import DiagnosticArray
 
     probe.record("/diagnostics", DiagnosticArray)
@@ -236,7 +236,7 @@ def test_diagnostics(probe, street_frames):
         s for a in probe.received["/diagnostics"] for s in a.status if "segment_node" in s.name
     )
     values = {kv.key: kv.value for kv in status.values}
-    assert values["backend"] == "torch"
+    assert values["backend"] == model_backend
     assert int(values["frames_processed"]) > 0
     assert "input_rate_hz" in values and "inference_ms_mean" in values
     assert {"labels", "overlay", "labels_color", "drivable_mask"} <= set(

@@ -89,13 +89,14 @@ def segmentation_answers(probe, command: list[str], image_topic: str, frame, wor
 def test_bisenet_node_and_segment_node_start_from_the_launch_yaml(
     probe,
     model_file,
+    model_backend,
     frame,
     tmp_path,
 ):
     yaml_file = str(REPO / "config" / "segment.yaml")
     bisenet = [
         sys.executable, "-m", "bisenet_ros.cli", "node", "--params-file", yaml_file,
-        "--model", str(model_file), "--backend", "torch", "--",
+        "--model", str(model_file), "--backend", model_backend, "--",
         "-r", "image:=/yaml_cam/image", "-p", "warmup_iterations:=0",
     ]  # fmt: skip
     log = segmentation_answers(probe, bisenet, "/yaml_cam/image", frame, tmp_path)
@@ -106,7 +107,7 @@ def test_bisenet_node_and_segment_node_start_from_the_launch_yaml(
         pytest.skip("no segment_node console script beside this interpreter")
     ros = [
         entry, "--ros-args", "--params-file", yaml_file, "-p", f"model_path:={model_file}",
-        "-p", "backend:=torch", "-p", "warmup_iterations:=0",
+        "-p", f"backend:={model_backend}", "-p", "warmup_iterations:=0",
         "-r", "image:=/yaml_cam2/image", "-r", "~/labels:=/segmentation",
     ]  # fmt: skip
     segmentation_answers(probe, ros, "/yaml_cam2/image", frame, tmp_path)

@@ -15,7 +15,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("rclpy")
-pytest.importorskip("torch")
 
 NODE = "/segment_node"
 SIZE = (240, 320)  # (height, width) of the good frame
@@ -27,10 +26,10 @@ def good_rgb(camvid_dir) -> np.ndarray:
     return cv2.resize(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), SIZE[::-1])
 
 
-def start_node(model_file, workdir, **params):
+def start_node(model_file, model_backend, workdir, **params):
     from bisenet_ros.ros.harness import NodeProcess
 
-    base = {"model_path": str(model_file), "backend": "torch", "threads": 1}
+    base = {"model_path": str(model_file), "backend": model_backend, "threads": 1}
     return NodeProcess(base | {"warmup_iterations": 1} | params, workdir).start()
 
 
@@ -169,7 +168,7 @@ def compressed_bad_inputs(good_rgb) -> list[tuple[str, str, object]]:
 
 @pytest.mark.parametrize("transport", ["raw", "compressed"])
 def test_fuzz_every_bad_input_is_counted_logged_and_survived(
-    ros_env, model_file, tmp_path, good_rgb, transport
+    ros_env, model_file, model_backend, tmp_path, good_rgb, transport
 ):
     from bisenet_ros.msg import SegmentationInfo
     from conftest import probe_node
@@ -185,6 +184,7 @@ def test_fuzz_every_bad_input_is_counted_logged_and_survived(
     # reliable and deep: no bad frame may be lost or overtaken on the way
     node = start_node(
         model_file,
+        model_backend,
         tmp_path,
         input_transport=transport,
         input_reliability="reliable",
@@ -231,7 +231,9 @@ def test_fuzz_every_bad_input_is_counted_logged_and_survived(
 # --- time: bags and cameras with their own clocks -------------------------------------------
 
 
-def test_bag_replay_needs_use_sim_time_and_says_so(ros_env, model_file, tmp_path, good_rgb):
+def test_bag_replay_needs_use_sim_time_and_says_so(
+    ros_env, model_file, model_backend, tmp_path, good_rgb
+):
     """Frames stamped in 2001 (a bag) with the node on wall time: nothing is published,
     the log and /diagnostics name use_sim_time within 5 s; with use_sim_time but no /clock
     the node says that; once /clock runs, the same frames are segmented."""
@@ -241,7 +243,7 @@ def test_bag_replay_needs_use_sim_time_and_says_so(ros_env, model_file, tmp_path
     from rclpy.qos import QoSProfile
     from rosgraph_msgs.msg import Clock
 
-    node = start_node(model_file, tmp_path)  # max_input_age_ms: the default
+    node = start_node(model_file, model_backend, tmp_path)  # max_input_age_ms: the default
     bag_ns = [1_000_000_000 * 10**9]  # 2001 in the bag's time, 0.1 s per frame
 
     try:
@@ -293,12 +295,12 @@ def test_bag_replay_needs_use_sim_time_and_says_so(ros_env, model_file, tmp_path
         stop_node(node)
 
 
-def test_camera_with_its_own_clock(ros_env, model_file, tmp_path, good_rgb):
+def test_camera_with_its_own_clock(ros_env, model_file, model_backend, tmp_path, good_rgb):
     """Stamps a minute ahead: dropped and named, answered once max_input_age_ms is 0."""
     from builtin_interfaces.msg import Time
     from conftest import probe_node
 
-    node = start_node(model_file, tmp_path)
+    node = start_node(model_file, model_backend, tmp_path)
     try:
         with probe_node() as probe:
             camera = probe.camera("/image")
@@ -324,13 +326,15 @@ def test_camera_with_its_own_clock(ros_env, model_file, tmp_path, good_rgb):
 # --- warnings that are true ------------------------------------------------------------------
 
 
-def test_a_paused_camera_is_not_a_transport_problem(ros_env, model_file, tmp_path, good_rgb):
+def test_a_paused_camera_is_not_a_transport_problem(
+    ros_env, model_file, model_backend, tmp_path, good_rgb
+):
     """A working camera that stops: 'frames stopped', no Fast DDS hint; then publishing
     again clears the warning."""
     from conftest import probe_node
     from diagnostic_msgs.msg import DiagnosticStatus
 
-    node = start_node(model_file, tmp_path, no_input_warning_s=1.0)
+    node = start_node(model_file, model_backend, tmp_path, no_input_warning_s=1.0)
     try:
         with probe_node() as probe:
             camera = probe.camera("/image")
@@ -366,7 +370,7 @@ def test_a_planted_model_never_runs_in_the_node_or_infer(
     import subprocess
     import sys
 
-    import torch
+    torch = pytest.importorskip("torch")  # to write the planted checkpoint
 
     from bisenet_ros.models import build_model
 

@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("rclpy")
-pytest.importorskip("torch")
 
 
 NODE = "/segment_node"
@@ -17,12 +16,12 @@ CAMERAS = ("front", "rear")
 
 
 @pytest.fixture(scope="module")
-def node(ros_env, model_file, tmp_path_factory):
+def node(ros_env, model_file, model_backend, tmp_path_factory):
     from bisenet_ros.ros.harness import NodeProcess
 
     params = {
         "model_path": str(model_file),
-        "backend": "torch",
+        "backend": model_backend,
         "threads": 1,
         "warmup_iterations": 1,
         "cameras": list(CAMERAS),

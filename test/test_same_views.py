@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 
 pytest.importorskip("rclpy")
-pytest.importorskip("torch")
 
 # node topic -> the file `bisenet infer --save <view>` writes
 TOPIC_FILES = {
@@ -23,7 +22,9 @@ TOPIC_FILES = {
 }
 
 
-def test_node_and_infer_views_are_identical(ros_env, model_file, camvid_dir, tmp_path):
+def test_node_and_infer_views_are_identical(
+    ros_env, model_file, model_backend, camvid_dir, tmp_path
+):
     from conftest import probe_node
 
     from bisenet_ros.ros.harness import NodeProcess, image_of
@@ -33,12 +34,12 @@ def test_node_and_infer_views_are_identical(ros_env, model_file, camvid_dir, tmp
     cv2.imwrite(str(tmp_path / "frame.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
     infer = [sys.executable, "-m", "bisenet_ros.cli", "infer", str(model_file), "frame.png",
-             "-o", "out", "--backend", "torch", "--threads", "1",
+             "-o", "out", "--backend", model_backend, "--threads", "1",
              "--save", *TOPIC_FILES.values()]  # fmt: skip
     run = subprocess.run(infer, cwd=tmp_path, capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
 
-    params = {"model_path": str(model_file), "backend": "torch", "threads": 1,
+    params = {"model_path": str(model_file), "backend": model_backend, "threads": 1,
               "warmup_iterations": 1, "max_input_age_ms": 0.0}  # fmt: skip
     node = NodeProcess(params, tmp_path / "node").start()
     try:
