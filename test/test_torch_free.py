@@ -1,4 +1,5 @@
-"""A Jetson without PyTorch: the node and `bisenet infer` run the bundled ONNX graph.
+"""A Jetson without PyTorch: the node and `bisenet infer` run the bundled ONNX graph, and
+its fp16 and int8 graphs are made and run.
 
 Processes started with ``BISENET_TEST_NO_TORCH=1`` cannot import torch (``guards/``); any
 import of it on these paths fails the process, and with it the test.
@@ -55,6 +56,47 @@ def test_bisenet_infer_without_torch(camvid_dir, tmp_path):
     assert written, run.stdout
     labels = cv2.imread(str(next((tmp_path / "out").rglob("*.png"))), cv2.IMREAD_UNCHANGED)
     assert labels is not None and labels.shape[:2] == (360, 480)
+
+
+AGREEMENT = """
+import sys
+
+import cv2
+
+from bisenet_ros.inference import Segmenter
+
+reference, frames = sys.argv[1], [cv2.imread(p) for p in sys.argv[4:]]
+fp32 = [r.ids for r in Segmenter.from_file(reference, backend="onnxruntime").segment(frames, "bgr")]
+for path, precision in ((sys.argv[2], "fp16"), (sys.argv[3], "int8")):
+    segmenter = Segmenter.from_file(path, backend="onnxruntime", precision=precision)
+    ids = [r.ids for r in segmenter.segment(frames, "bgr")]
+    print(precision, sum((a == b).mean() for a, b in zip(fp32, ids)) / len(ids))
+"""
+
+
+def test_fp16_and_int8_graphs_of_an_onnx_without_torch(camvid_dir, tmp_path):
+    """`bisenet export fp16` and `int8` of an exported .onnx, and ONNX Runtime running both
+    (int8 through its in-memory integer rewrite), need no PyTorch; ids close to fp32's."""
+    calibration = camvid_dir / "val" / "images"
+    graphs = {precision: tmp_path / f"bundled.{precision}.onnx" for precision in ("fp16", "int8")}
+    for precision, extra in (
+        ("fp16", []),
+        ("int8", ["--calibration", str(calibration), "--images", "4"]),
+    ):
+        run = subprocess.run(
+            [sys.executable, "-m", "bisenet_ros.cli", "export", precision, str(BUNDLED_ONNX),
+             "-o", str(graphs[precision]), *extra],
+            env=NO_TORCH, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr
+    frames = [str(p) for p in sorted((camvid_dir / "test" / "images").glob("*.jpg"))[::50]]
+    run = subprocess.run(
+        [sys.executable, "-c", AGREEMENT, str(BUNDLED_ONNX), *map(str, graphs.values()), *frames],
+        env=NO_TORCH, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    agreement = {line.split()[0]: float(line.split()[1]) for line in run.stdout.splitlines()}
+    assert agreement["fp16"] > 0.99 and agreement["int8"] > 0.95, agreement
 
 
 def test_node_without_torch_runs_the_bundled_onnx(ros_env, camvid_dir, tmp_path):
