@@ -51,9 +51,14 @@ def read_onnx_manifest(path: str | Path) -> Manifest:
 
 
 def stored_precision(path: str | Path) -> str:
+    """The precision the ONNX graph in ``path`` computes in (see ``graph_precision``)."""
+    return graph_precision(_load(path))
+
+
+def graph_precision(model: onnx.ModelProto) -> str:
     """The precision an ONNX graph computes in: ``int8`` (quantised nodes), ``fp16`` (fp16
     weights, see ``export.fp16``) or ``fp32``."""
-    graph = _load(path).graph
+    graph = model.graph
     if any(n.op_type in ("QuantizeLinear", "QLinearConv", "ConvInteger") for n in graph.node):
         return "int8"
     if any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer):

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from ..atomic import atomic_path
 from ..manifest import sidecar_path
-from ..onnx_metadata import read_onnx_manifest, set_manifest_metadata, stored_precision
+from ..onnx_metadata import graph_precision, read_onnx_manifest, set_manifest_metadata
 from .graph import unused_removed
 
 # inputs that keep their own float type whatever the data's (ONNX type T2, not T)
@@ -91,10 +91,11 @@ def _is_float32(name: str, types: dict, constants: dict) -> bool:
 
 def export_fp16(fp32_path: str | Path, output: str | Path) -> Path:
     """Write the fp16 graph of the exported graph ``fp32_path`` (and its manifest) to ``output``."""
-    if stored_precision(fp32_path) != "fp32":
-        raise ValueError(f"{fp32_path} is already a {stored_precision(fp32_path)} graph")
+    model = onnx.load(str(fp32_path))
+    if graph_precision(model) != "fp32":
+        raise ValueError(f"{fp32_path} is already a {graph_precision(model)} graph")
     manifest = read_onnx_manifest(fp32_path)
-    model = half_graph(onnx.load(str(fp32_path)))
+    model = half_graph(model)
     set_manifest_metadata(model, manifest)
     onnx.checker.check_model(model, full_check=True)
     output = Path(output)

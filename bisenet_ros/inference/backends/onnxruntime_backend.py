@@ -16,7 +16,7 @@ import onnx
 import onnxruntime as ort
 
 from ...export.graph import cheap_max_softmax, for_onnxruntime_int8, pruned
-from ...onnx_metadata import stored_precision
+from ...onnx_metadata import graph_precision
 from .base import check_precision, ids_and_confidence
 
 GPU_PROVIDERS = ("TensorrtExecutionProvider", "CUDAExecutionProvider")
@@ -28,7 +28,8 @@ class OnnxRuntimeBackend:
     def __init__(
         self, onnx_path: str | Path, precision: str = "fp32", threads: int | None = None
     ) -> None:
-        stored = stored_precision(onnx_path)
+        self.model = onnx.load(str(onnx_path))
+        stored = graph_precision(self.model)
         check_precision(precision, (stored,), f"onnxruntime with the {stored} graph {onnx_path}")
         self.precision = precision
         available = ort.get_available_providers()
@@ -43,7 +44,6 @@ class OnnxRuntimeBackend:
         if threads:
             self.options.intra_op_num_threads = threads
             self.options.inter_op_num_threads = 1
-        self.model = onnx.load(str(onnx_path))
         if precision == "int8":
             self.model = for_onnxruntime_int8(self.model)
         self.input_name = self.model.graph.input[0].name
