@@ -54,11 +54,8 @@ class SegmentNode(LifecycleNode):
         self._intake = Intake(self, self._value)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         # steady time: with use_sim_time and no /clock, a ROS-time timer would never fire
-        self.create_timer(
-            diagnostics.PERIOD_S,
-            self._publish_diagnostics,
-            clock=Clock(clock_type=ClockType.STEADY_TIME),
-        )
+        steady = Clock(clock_type=ClockType.STEADY_TIME)
+        self.create_timer(diagnostics.PERIOD_S, self._publish_diagnostics, clock=steady)
 
     # --- parameters ---------------------------------------------------------------------
 
@@ -339,9 +336,7 @@ def main(args: list[str] | None = None) -> int:
         pass
     finally:
         process.ignore_signals()
-        # before the context goes: else Executor.__del__ destroys its guard conditions after
-        # it and prints a traceback at exit (seen on Python 3.10)
-        executor.shutdown()
+        executor.shutdown()  # before the context, or Executor.__del__ prints a traceback
         node.close()
         node.destroy_node()
         rclpy.try_shutdown()
