@@ -130,17 +130,18 @@ def build_engine(
     import onnx
     import tensorrt as trt
 
-    from ..onnx_metadata import read_onnx_manifest, stored_precision
+    from ..onnx_metadata import graph_precision, read_onnx_manifest
     from .tensorrt_rules import problems
 
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     support = tensorrt_version(trt.__version__)
     onnx_path = Path(onnx_path)
-    refused = problems(onnx.load(str(onnx_path), load_external_data=False))
+    model = onnx.load(str(onnx_path), load_external_data=False)
+    refused = problems(model)
     if refused:
         raise ValueError(f"TensorRT cannot take {onnx_path}: " + "; ".join(refused[:5]))
-    wanted, stored = support.graph_precision(precision), stored_precision(onnx_path)
+    wanted, stored = support.graph_precision(precision), graph_precision(model)
     if stored != wanted:
         raise ValueError(
             f"{onnx_path} is a {stored} graph; a {precision} engine on TensorRT "
