@@ -48,8 +48,8 @@ def _missing(command: str, error: ImportError) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Run a subcommand. A mistake the user can fix from its message alone (a missing file,
     a bad value, a damaged model or config: ``OSError``/``ValueError``; a package the command
-    needs and this Python lacks) is one ``error:`` line and exit status 1; ``-v`` shows the
-    traceback too."""
+    needs and this Python lacks, or a runtime it cannot use: ``ImportError``) is one
+    ``error:`` line and exit status 1; ``-v`` shows the traceback too."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     try:
         return int(args.run(args) or 0)
-    except (OSError, ValueError, ModuleNotFoundError) as error:
+    except (OSError, ValueError, ImportError) as error:
         if args.verbose:
             raise
         if isinstance(error, ModuleNotFoundError):

@@ -7,7 +7,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bisenet_ros"
-BASE = {"manifest", "atomic", "onnx_metadata", "image_files", "preprocess"}
+BASE = {"manifest", "atomic", "onnx_metadata", "image_files", "preprocess", "cuda_runtime"}
 # layer -> the layers it may import from (besides itself)
 ALLOWED = {
     "base": set(),

@@ -129,3 +129,25 @@ def test_node_without_torch_runs_the_bundled_onnx(ros_env, camvid_dir, tmp_path)
     log = node.log()
     assert code == 0, log[-3000:]
     assert f"weights: {BUNDLED_ONNX} (the bundled default model)" in log
+
+
+def test_an_engine_without_torch_asks_for_tensorrt_and_a_gpu_only(camvid_dir, tmp_path):
+    """The TensorRT path needs no PyTorch: without TensorRT (or a GPU) `bisenet infer` on an
+    engine names what is missing in one line, and never torch."""
+    from bisenet_ros.manifest import sidecar_path
+
+    engine = tmp_path / "model.engine"
+    engine.write_bytes(b"not an engine")
+    sidecar_path(engine).write_text(sidecar_path(BUNDLED_ONNX).read_text())
+    frame = sorted((camvid_dir / "test" / "images").glob("*.jpg"))[0]
+    run = subprocess.run(
+        [sys.executable, "-m", "bisenet_ros.cli", "infer", str(engine), str(frame),
+         "-o", str(tmp_path / "out")],
+        env=NO_TORCH, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+    )  # fmt: skip
+    if run.returncode == 0:
+        pytest.fail("a file that is not an engine ran")
+    lines = run.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bisenet infer: error: "), run.stderr
+    assert "torch" not in run.stderr.lower()
+    assert "TensorRT 8.6, 10.x or 11.x" in lines[0] or "needs a CUDA GPU" in lines[0]

@@ -23,6 +23,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .. import atomic
+from ..cuda_runtime import CudaRuntime
 from ..manifest import sidecar_path
 from .cache import cache_dir, file_hash, key_of
 from .tensorrt_versions import PRECISIONS, tensorrt_version
@@ -43,7 +44,7 @@ class EngineSpec:
 
     onnx_sha256: str
     tensorrt_version: str
-    gpu: str  # name, compute capability, SM count, memory: see gpu_identity()
+    gpu: str  # name, compute capability, SM count, memory: see CudaRuntime.device_identity()
     precision: str
     input_shape: tuple[int, int, int]  # (channels, height, width)
     max_batch: int
@@ -77,18 +78,6 @@ def cached_engine(spec: EngineSpec, stem: str, cache: str | Path | None = None) 
         if built == wanted and built.max_batch >= spec.max_batch and engine.is_file():
             return engine
     return None
-
-
-def gpu_identity() -> str:
-    """The current CUDA device as engines depend on it: name, compute capability, SM count
-    and memory (every Jetson Orin module reports "Orin", 8.7)."""
-    import torch
-
-    if not torch.cuda.is_available():
-        raise RuntimeError("TensorRT engines need a CUDA GPU and none is visible")
-    p = torch.cuda.get_device_properties(torch.cuda.current_device())
-    memory_mib = p.total_memory >> 20
-    return f"{p.name}, sm {p.major}.{p.minor}, {p.multi_processor_count} SMs, {memory_mib} MiB"
 
 
 def engine_graph(
@@ -149,7 +138,8 @@ def build_engine(
         )
     manifest = read_onnx_manifest(onnx_path)
     height, width = manifest.input_size
-    spec = EngineSpec(file_hash(onnx_path), trt.__version__, gpu_identity(), precision,
+    gpu = CudaRuntime().device_identity()
+    spec = EngineSpec(file_hash(onnx_path), trt.__version__, gpu, precision,
                       (3, height, width), max_batch)  # fmt: skip
     found = cached_engine(spec, onnx_path.stem, cache)
     if found is not None:

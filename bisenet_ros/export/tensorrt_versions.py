@@ -17,6 +17,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 SUPPORTED = "8.6, 10.x and 11.x"
 PRECISIONS = ("fp32", "fp16", "int8")
 
@@ -51,18 +53,18 @@ class TensorRTVersion:
         """TF32 is on by default: an fp32 engine would not compute in fp32 on Ampere+."""
         return [trt.BuilderFlag.TF32] if precision == "fp32" else []
 
-    def torch_dtypes(self, trt, torch) -> dict:
-        """TensorRT tensor types -> torch dtypes for the I/O buffers (INT64 from 10.x on)."""
+    def numpy_dtypes(self, trt) -> dict:
+        """TensorRT tensor types -> numpy dtypes for the I/O buffers (INT64 from 10.x on)."""
         dtypes = {
-            trt.DataType.FLOAT: torch.float32,
-            trt.DataType.HALF: torch.float16,
-            trt.DataType.INT8: torch.int8,
-            trt.DataType.INT32: torch.int32,
-            trt.DataType.UINT8: torch.uint8,
-            trt.DataType.BOOL: torch.bool,
+            trt.DataType.FLOAT: np.float32,
+            trt.DataType.HALF: np.float16,
+            trt.DataType.INT8: np.int8,
+            trt.DataType.INT32: np.int32,
+            trt.DataType.UINT8: np.uint8,
+            trt.DataType.BOOL: np.bool_,
         }
         if self.major >= 10:
-            dtypes[trt.DataType.INT64] = torch.int64
+            dtypes[trt.DataType.INT64] = np.int64
         return dtypes
 
     def graph_precision(self, precision: str) -> str:

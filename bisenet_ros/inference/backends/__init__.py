@@ -7,6 +7,7 @@ import logging
 import sys
 from pathlib import Path
 
+from ...cuda_runtime import cuda_device_usable
 from .base import PRECISIONS, Backend
 
 log = logging.getLogger(__name__)
@@ -35,7 +36,7 @@ def model_kind(path: str | Path) -> str:
 
 
 def cuda_available() -> bool:
-    """A CUDA GPU usable through PyTorch (which also provides TensorRT's device buffers)."""
+    """A CUDA GPU usable through PyTorch (the torch backend's)."""
     if importlib.util.find_spec("torch") is None:
         return False
     import torch
@@ -44,7 +45,8 @@ def cuda_available() -> bool:
 
 
 def tensorrt_available() -> bool:
-    return importlib.util.find_spec("tensorrt") is not None and cuda_available()
+    """TensorRT importable and a CUDA device usable through the CUDA runtime library."""
+    return importlib.util.find_spec("tensorrt") is not None and cuda_device_usable()
 
 
 def tensorrt_outside_venv(system_dirs: list[Path] | None = None) -> Path | None:

@@ -1,39 +1,50 @@
 """TensorRT backend: a cached engine run by one thread that owns all TensorRT/CUDA work.
 
 The engine is built from the ONNX graph on first use (see ``export.tensorrt``) or loaded
-from a given ``.engine`` file. Device buffers, the stream and the argmax for logits graphs
-use PyTorch's CUDA runtime, so no second CUDA binding is needed. Every TensorRT call
-(deserialisation, context creation, execution) is submitted to a single worker thread, so
-whichever thread calls ``run`` the engine is driven from the thread that created it.
+from a given ``.engine`` file. Device buffers, the stream and the copies go through the CUDA
+runtime library itself (``cuda_runtime``), so an engine runs without PyTorch; a logits
+engine's argmax runs on the host. Every TensorRT call (deserialisation, context creation,
+execution) is submitted to a single worker thread, so whichever thread calls ``run`` the
+engine is driven from the thread that created it.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import weakref
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from ...cuda_runtime import CudaError, CudaRuntime
 from ...export.tensorrt_versions import PRECISIONS, tensorrt_version
 from ...manifest import Manifest, sidecar_path
-from .base import check_precision
+from .base import check_precision, ids_and_confidence
 
 
 def require_tensorrt() -> None:
-    """Raise ``ImportError`` saying what is missing unless a supported TensorRT and a CUDA
+    """Raise ``ImportError`` naming what is missing unless a supported TensorRT and a CUDA
     GPU are usable."""
-    from . import tensorrt_available
-
-    if not tensorrt_available():
+    if importlib.util.find_spec("tensorrt") is None:
         raise ImportError(
             "the tensorrt backend needs TensorRT 8.6, 10.x or 11.x (`tensorrt`, importable from "
-            "this Python: on a Jetson, a venv made with --system-site-packages) and PyTorch "
-            "with a CUDA GPU"
+            "this Python: on a Jetson, a venv made with --system-site-packages)"
         )
+    try:
+        CudaRuntime().require_device()
+    except CudaError as error:
+        raise ImportError(f"the tensorrt backend needs a CUDA GPU: {error}") from None
     import tensorrt as trt
 
     tensorrt_version(trt.__version__)  # UnsupportedTensorRT (an ImportError) otherwise
+
+
+def _release(cuda: CudaRuntime, buffers: list[int], stream: int) -> None:
+    for pointer in buffers:
+        cuda.free(pointer)
+    cuda.destroy_stream(stream)
 
 
 class TensorRTBackend:
@@ -78,9 +89,8 @@ class TensorRTBackend:
 
     def _open(self, engine_path: Path) -> None:
         import tensorrt as trt
-        import torch
 
-        self._torch = torch
+        self._cuda = CudaRuntime()
         logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(logger)
         self._engine = self._runtime.deserialize_cuda_engine(engine_path.read_bytes())
@@ -89,53 +99,64 @@ class TensorRTBackend:
                 f"cannot load {engine_path}: built by another TensorRT version or for another GPU"
             )
         self._context = self._engine.create_execution_context()
-        self._stream = torch.cuda.Stream()
+        self._stream = self._cuda.create_stream()
         names = [self._engine.get_tensor_name(i) for i in range(self._engine.num_io_tensors)]
-        self._inputs = [
+        self._input = next(
             n for n in names if self._engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT
-        ]
-        self._outputs = [n for n in names if n not in self._inputs]
+        )
+        self._outputs = [n for n in names if n != self._input]
         self.has_confidence = bool({"logits", "confidence"} & set(self._outputs))
-        self._max_batch = self._engine.get_tensor_profile_shape(self._inputs[0], 0)[2][0]
-        dtypes = tensorrt_version(trt.__version__).torch_dtypes(trt, torch)
+        dtypes = tensorrt_version(trt.__version__).numpy_dtypes(trt)
         self._dtypes = {n: dtypes[self._engine.get_tensor_dtype(n)] for n in names}
+        self._buffers = self._allocate(names)
+        # device memory goes back when the backend does (a lifecycle node reconfigures)
+        release = weakref.finalize(self, _release, self._cuda, [*self._buffers.values()],
+                                   self._stream)  # fmt: skip
+        release.atexit = False  # process exit frees it anyway, after libcudart unloads
+
+    def _allocate(self, names: list[str]) -> dict[str, int]:
+        """One device buffer per I/O tensor, sized for the largest batch, bound for good."""
+        largest = tuple(self._engine.get_tensor_profile_shape(self._input, 0)[2])
+        self._max_batch = largest[0]
+        self._context.set_input_shape(self._input, largest)
+        buffers = {}
+        for name in names:
+            shape = tuple(self._context.get_tensor_shape(name))
+            nbytes = int(np.prod(shape)) * np.dtype(self._dtypes[name]).itemsize
+            buffers[name] = self._cuda.malloc(nbytes)
+            self._context.set_tensor_address(name, buffers[name])
+        return buffers
 
     def _execute(self, batch: np.ndarray, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
-        torch = self._torch
-        ids_parts, conf_parts = [], []
-        with torch.cuda.stream(self._stream):
-            for start in range(0, batch.shape[0], self._max_batch):
-                chunk = torch.from_numpy(batch[start : start + self._max_batch]).pin_memory()
-                x = chunk.to("cuda", non_blocking=True)
-                self._context.set_input_shape(self._inputs[0], tuple(x.shape))
-                self._context.set_tensor_address(self._inputs[0], x.data_ptr())
-                out = {}
-                for name in self._outputs:
-                    shape = tuple(self._context.get_tensor_shape(name))
-                    out[name] = torch.empty(shape, dtype=self._dtypes[name], device="cuda")
-                    self._context.set_tensor_address(name, out[name].data_ptr())
-                if not self._context.execute_async_v3(self._stream.cuda_stream):
-                    raise RuntimeError("TensorRT execution failed")
-                ids, conf = self._ids_and_confidence(out, confidence)
-                ids_parts.append(ids.to("cpu", non_blocking=True))
-                if conf is not None:
-                    conf_parts.append(conf.to("cpu", non_blocking=True))
-            self._stream.synchronize()
-        ids = torch.cat(ids_parts).numpy()
-        return ids, (torch.cat(conf_parts).numpy() if confidence else None)
-
-    def _ids_and_confidence(self, out: dict, confidence: bool):
-        """uint8 ids (and confidence) on the device, from an ids graph or a logits graph."""
-        from ...models.labels import ids_and_confidence
-
+        wanted = self._wanted_outputs(confidence)
+        parts: dict[str, list[np.ndarray]] = {name: [] for name in wanted}
+        for start in range(0, batch.shape[0], self._max_batch):
+            chunk = batch[start : start + self._max_batch]
+            chunk = np.ascontiguousarray(chunk, dtype=self._dtypes[self._input])
+            self._context.set_input_shape(self._input, chunk.shape)
+            self._cuda.copy_to_device(self._buffers[self._input], chunk, self._stream)
+            if not self._context.execute_async_v3(self._stream):
+                raise RuntimeError("TensorRT execution failed")
+            for name in wanted:
+                host = np.empty(tuple(self._context.get_tensor_shape(name)), self._dtypes[name])
+                self._cuda.copy_to_host(host, self._buffers[name], self._stream)
+                parts[name].append(host)
+            self._cuda.synchronize(self._stream)  # chunk and host buffers complete
+        out = {name: np.concatenate(chunks) for name, chunks in parts.items()}
         if "logits" in out:
-            return ids_and_confidence(out["logits"], confidence)
-        if confidence and "confidence" not in out:
+            return ids_and_confidence(out["logits"].astype(np.float32, copy=False), confidence)
+        return out["ids"], out.get("confidence")
+
+    def _wanted_outputs(self, confidence: bool) -> list[str]:
+        """The outputs to copy back: logits, or ids (and confidence when asked)."""
+        if "logits" in self._outputs:
+            return ["logits"]
+        if confidence and "confidence" not in self._outputs:
             raise ValueError(
                 "this engine has no 'confidence' output; build it from a graph exported with "
                 "`bisenet export onnx --confidence`, or ask for confidence=False"
             )
-        return out["ids"], (out["confidence"] if confidence else None)
+        return ["ids", "confidence"] if confidence else ["ids"]
 
     def run(self, batch: np.ndarray, confidence: bool) -> tuple[np.ndarray, np.ndarray | None]:
         return self._worker.submit(self._execute, batch, confidence).result()
