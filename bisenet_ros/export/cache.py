@@ -106,6 +106,29 @@ def half_onnx(fp32: Path, cache: str | Path | None = None) -> Path:
     return target
 
 
+def graph_of_precision(
+    onnx_path: str | Path, precision: str, calibration_images: str | Path | None, cache=None
+) -> Path:
+    """The graph to run at ``precision``: ``onnx_path`` itself, or, from an fp32 graph, its
+    fp16 graph or its int8 graph calibrated on ``calibration_images`` (each made once).
+
+    A graph that is not fp32 is returned as it is; the runtime says if it is not the one wanted.
+    """
+    from ..onnx_metadata import stored_precision
+
+    onnx_path = Path(onnx_path)
+    if precision == "fp32" or stored_precision(onnx_path) != "fp32":
+        return onnx_path
+    if precision == "fp16":
+        return half_onnx(onnx_path, cache)
+    if calibration_images is None:
+        raise ValueError(
+            f"{onnx_path} is not quantised: give a folder of frames to calibrate on "
+            "(calibration_images, --calibration), or quantise it first with `bisenet export int8`"
+        )
+    return quantized_onnx(onnx_path, calibration_images, cache)
+
+
 def _atomic(target: Path, make) -> None:
     """Write ``target`` (and its manifest sidecar) via a temporary name, so a crash leaves none."""
     with atomic_path(target, suffix=".onnx") as tmp:

@@ -25,7 +25,7 @@ from pathlib import Path
 from .. import atomic
 from ..cuda_runtime import CudaRuntime
 from ..manifest import sidecar_path
-from .cache import cache_dir, file_hash, key_of
+from .cache import cache_dir, file_hash, graph_of_precision, key_of
 from .tensorrt_versions import PRECISIONS, tensorrt_version
 
 log = logging.getLogger(__name__)
@@ -83,25 +83,12 @@ def cached_engine(spec: EngineSpec, stem: str, cache: str | Path | None = None) 
 def engine_graph(
     onnx_path: Path, precision: str, calibration_images: str | Path | None, cache=None
 ) -> Path:
-    """The graph an engine of ``precision`` is built from on the installed TensorRT: the
-    given one, or derived from it (cached): the fp16 graph, or the int8 Q/DQ graph
-    quantised on ``calibration_images``."""
+    """The graph an engine of ``precision`` is built from on the installed TensorRT, derived
+    from ``onnx_path`` (and cached) if it is fp32."""
     import tensorrt as trt
 
-    from ..onnx_metadata import stored_precision
-    from .cache import half_onnx, quantized_onnx
-
     wanted = tensorrt_version(trt.__version__).graph_precision(precision)
-    if stored_precision(onnx_path) != "fp32" or wanted == "fp32":
-        return Path(onnx_path)  # build_engine says if it is not the graph wanted
-    if wanted == "fp16":
-        return half_onnx(Path(onnx_path), cache)
-    if calibration_images is None:
-        raise ValueError(
-            f"{onnx_path} is not quantised: give a folder of frames to calibrate on "
-            "(--calibration), or quantise it first with `bisenet export int8`"
-        )
-    return quantized_onnx(Path(onnx_path), calibration_images, cache)
+    return graph_of_precision(onnx_path, wanted, calibration_images, cache)
 
 
 def build_engine(

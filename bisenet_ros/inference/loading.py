@@ -11,9 +11,9 @@ import logging
 from dataclasses import replace
 from pathlib import Path
 
-from ..export.cache import exported_onnx, half_onnx, quantized_onnx
+from ..export.cache import exported_onnx, graph_of_precision
 from ..manifest import Manifest
-from ..onnx_metadata import read_onnx_manifest, stored_precision
+from ..onnx_metadata import read_onnx_manifest
 from .backends.base import Backend
 
 log = logging.getLogger(__name__)
@@ -81,16 +81,6 @@ def _onnxruntime(kind, path, precision, threads, input_size, calibration_images,
     from .backends.onnxruntime_backend import OnnxRuntimeBackend
 
     onnx_path = _onnx_for(kind, path, input_size, cache)
-    stored = stored_precision(onnx_path)
-    if precision != stored and stored == "fp32":  # derive the graph of that precision
-        if precision == "fp16":
-            onnx_path = half_onnx(onnx_path, cache)
-        elif precision == "int8" and calibration_images is None:
-            raise ValueError(
-                f"{path} is not quantised: give calibration_images (a folder of frames) or "
-                "quantise it ahead of time with `bisenet export int8`"
-            )
-        elif precision == "int8":
-            onnx_path = quantized_onnx(onnx_path, calibration_images, cache)
+    onnx_path = graph_of_precision(onnx_path, precision, calibration_images, cache)
     manifest = read_onnx_manifest(onnx_path)
     return OnnxRuntimeBackend(onnx_path, precision, threads), manifest
