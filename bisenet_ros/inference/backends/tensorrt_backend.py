@@ -145,7 +145,7 @@ class TensorRTBackend:
         out = {name: np.concatenate(chunks) for name, chunks in parts.items()}
         if "logits" in out:
             return ids_and_confidence(out["logits"].astype(np.float32, copy=False), confidence)
-        return out["ids"], out.get("confidence")
+        return out["ids"].astype(np.uint8, copy=False), out.get("confidence")
 
     def _wanted_outputs(self, confidence: bool) -> list[str]:
         """The outputs to copy back: logits, or ids (and confidence when asked)."""
