@@ -1,16 +1,19 @@
 """What an ONNX file says about itself: the manifest it carries, the precision it computes in.
 
 Needs only the ``onnx`` package (no PyTorch): the node and ``bisenet infer`` read these from an
-exported ``.onnx`` on machines without PyTorch; the exporters write them.
+exported ``.onnx`` on machines without PyTorch; the exporters write them. ``onnx`` is imported
+when a graph is read, so a machine that only runs TensorRT engines needs none.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-
-import onnx
+from typing import TYPE_CHECKING
 
 from .manifest import ONNX_METADATA_KEY, Manifest, ManifestError, sidecar_path
+
+if TYPE_CHECKING:
+    import onnx
 
 
 def set_manifest_metadata(proto: onnx.ModelProto, manifest: Manifest) -> None:
@@ -24,6 +27,8 @@ def set_manifest_metadata(proto: onnx.ModelProto, manifest: Manifest) -> None:
 
 def _load(path: str | Path) -> onnx.ModelProto:
     """The graph without its weights' external data; ValueError for what is not ONNX."""
+    import onnx
+
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as error:  # protobuf's DecodeError is no ValueError
@@ -58,9 +63,11 @@ def stored_precision(path: str | Path) -> str:
 def graph_precision(model: onnx.ModelProto) -> str:
     """The precision an ONNX graph computes in: ``int8`` (quantised nodes), ``fp16`` (fp16
     weights, see ``export.fp16``) or ``fp32``."""
+    from onnx import TensorProto
+
     graph = model.graph
     if any(n.op_type in ("QuantizeLinear", "QLinearConv", "ConvInteger") for n in graph.node):
         return "int8"
-    if any(t.data_type == onnx.TensorProto.FLOAT16 for t in graph.initializer):
+    if any(t.data_type == TensorProto.FLOAT16 for t in graph.initializer):
         return "fp16"
     return "fp32"

@@ -10,6 +10,7 @@ code that uses either fail as it would on Humble. rclpy's own internal use is le
 
 2. With ``BISENET_TEST_NO_TORCH=1``, PyTorch is not importable (as on a Jetson without it):
 ``import torch`` fails and ``importlib.util.find_spec("torch")`` says it is absent.
+``BISENET_TEST_NO_ONNX=1`` does the same to ``onnx`` (a Jetson that only runs engines).
 """
 
 import builtins
@@ -83,5 +84,6 @@ if builtins.__import__ is _import and "rclpy.node" not in sys.modules:
     builtins.__import__ = _guarded_import
     sys.meta_path.insert(0, _PatchNode())
 
-if os.environ.get("BISENET_TEST_NO_TORCH") == "1":
-    sys.modules["torch"] = None  # the import system's own "not importable" mark
+for _hidden in ("torch", "onnx"):
+    if os.environ.get(f"BISENET_TEST_NO_{_hidden.upper()}") == "1":
+        sys.modules[_hidden] = None  # the import system's own "not importable" mark
