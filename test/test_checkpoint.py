@@ -207,6 +207,41 @@ def test_new_class_count_reinitialises_only_the_classifiers(small_v2, caplog):
     assert all(torch.equal(loaded[k], v) for k, v in state.items() if "conv_out.1" not in k)
 
 
+def test_classifiers_the_file_lacks_start_small(camvid_dir):
+    """Continuing from an inference checkpoint (no auxiliary heads, as the bundled model):
+    the fresh heads' classifiers start small, so their first losses are near ln(classes)
+    instead of 30 and more, whose gradients would wreck the loaded features."""
+    from bisenet_ros.models.checkpoint import CLASSIFIER
+    from bisenet_ros.preprocess import preprocess
+    from bisenet_ros.ros.params import BUNDLED_MODEL
+
+    model, manifest = load_checkpoint(BUNDLED_MODEL, aux_heads=True)
+    inference, _ = load_checkpoint(BUNDLED_MODEL)
+    state = model.state_dict()
+    torch.testing.assert_close(
+        state["head.conv_out.1.weight"], inference.state_dict()["head.conv_out.1.weight"]
+    )
+    fresh = [k for k in state if k.startswith("aux") and CLASSIFIER.match(k) and "weight" in k]
+    assert len(fresh) == 4 and all(state[k].std() < 0.02 for k in fresh)
+
+    images = sorted((camvid_dir / "train" / "images").glob("*.jpg"))[:2]
+    labels = sorted((camvid_dir / "train" / "labels").glob("*.png"))[:2]
+    batch, _ = preprocess([cv2.imread(str(p)) for p in images], manifest, "bgr", "stretch")
+    size = batch.shape[:-3:-1]
+    target = np.stack(
+        [cv2.resize(cv2.imread(str(p), cv2.IMREAD_UNCHANGED), size, interpolation=0)
+         for p in labels]
+    )  # fmt: skip
+    model.train()  # the auxiliary heads answer in training mode only
+    with torch.no_grad():
+        _, aux = model(torch.from_numpy(batch))
+    losses = [
+        torch.nn.functional.cross_entropy(out, torch.from_numpy(target).long(), ignore_index=11)
+        for out in aux
+    ]
+    assert all(abs(loss.item() - np.log(manifest.num_classes)) < 0.5 for loss in losses), losses
+
+
 def test_aux_heads_in_the_file_are_dropped_for_inference(tmp_path):
     trained = build_model("bisenetv1", 3, aux_heads=True)
     torch.save(trained.state_dict(), tmp_path / "v1_aux.pth")

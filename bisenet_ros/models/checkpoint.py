@@ -354,6 +354,27 @@ def load_state_strict(model: nn.Module, state: dict[str, torch.Tensor], source: 
         )
     merged = {k: (own[k] if k in optional or k not in state else state[k]) for k in own}
     model.load_state_dict(merged, strict=True)
+    small_classifiers(model, optional)
+
+
+def small_classifiers(model: nn.Module, names: set[str] | None = None) -> list[str]:
+    """Classifier layers drawn anew, small (std 0.01, zero bias); all of them, or those whose
+    weight is in ``names``. Returns the layers' names.
+
+    Small classifiers start the classes at near-uniform probabilities, so the first gradients
+    do not wreck pretrained features; a network's own (Kaiming) classifiers start with losses
+    of 30 and more. docs/training.md measures the difference.
+    """
+    drawn = []
+    for name, module in model.named_modules():
+        weight = f"{name}.weight"
+        if isinstance(module, nn.Conv2d) and CLASSIFIER.match(weight):
+            if names is None or weight in names:
+                nn.init.normal_(module.weight, std=0.01)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+                drawn.append(name)
+    return drawn
 
 
 # --- writing ----------------------------------------------------------------------------

@@ -27,10 +27,10 @@ from ..atomic import remove_leftovers
 from ..manifest import Manifest
 from ..models import build_model, load_checkpoint, save_checkpoint
 from ..models.checkpoint import (
-    CLASSIFIER,
     NUMPY_ARRAY_GLOBALS,
     atomic_torch_save,
     safe_torch_load,
+    small_classifiers,
 )
 from . import distributed
 from .datasets import ClassTable, build_dataset
@@ -62,22 +62,6 @@ def make_manifest(config: dict, classes: ClassTable) -> Manifest:
     )
 
 
-def reinit_classifiers(model: nn.Module) -> list[str]:
-    """Fresh classifier layers (the last 1x1 convs of every head); returns their names.
-
-    Small weights (std 0.01, as mmsegmentation's decode heads) start the new classes at
-    near-uniform probabilities, so the first gradients do not wreck the pretrained features.
-    """
-    names = []
-    for name, module in model.named_modules():
-        if isinstance(module, nn.Conv2d) and CLASSIFIER.match(f"{name}.weight"):
-            nn.init.normal_(module.weight, std=0.01)
-            if module.bias is not None:
-                nn.init.zeros_(module.bias)
-            names.append(name)
-    return names
-
-
 def create_model(config: dict, manifest: Manifest) -> nn.Module:
     """A new network, or one initialised from ``model.init`` for fine-tuning."""
     cfg = config["model"]
@@ -87,7 +71,7 @@ def create_model(config: dict, manifest: Manifest) -> nn.Module:
             manifest=manifest,
         )  # fmt: skip
         if cfg["reinit_head"]:
-            log.info("re-initialised classifiers: %s", reinit_classifiers(model))
+            log.info("re-initialised classifiers: %s", small_classifiers(model))
     else:
         model = build_model(cfg["arch"], manifest.num_classes, cfg["aux_heads"], cfg["variant"])
     if cfg["dropout"] is not None:
