@@ -91,7 +91,7 @@ class CudaRuntime:
         device = self._int("cudaGetDevice")
         properties = ctypes.create_string_buffer(PROPERTIES_BYTES)
         get_properties = getattr(self._lib, "cudaGetDeviceProperties_v2", None)
-        if get_properties is None:  # CUDA 11
+        if get_properties is None:  # CUDA 11 and 13 have only this name (13: the new layout)
             get_properties = self._lib.cudaGetDeviceProperties
         self._check(get_properties(properties, device), "cudaGetDeviceProperties")
         name = properties.raw[:NAME_BYTES].split(b"\0", 1)[0].decode()
