@@ -131,25 +131,30 @@ def test_node_without_torch_runs_the_bundled_onnx(ros_env, camvid_dir, tmp_path)
     assert f"weights: {BUNDLED_ONNX} (the bundled default model)" in log
 
 
-def test_an_engine_needs_neither_torch_nor_onnx(camvid_dir, tmp_path):
+@pytest.mark.parametrize("command", ["infer", "export"])
+def test_the_tensorrt_path_needs_neither_torch_nor_onnx(command, camvid_dir, tmp_path):
     """A machine that only runs TensorRT engines has neither PyTorch nor ``onnx``: without
-    TensorRT (or a GPU) `bisenet infer` on an engine names that in one line, and nothing
-    on the way imports torch or onnx."""
+    TensorRT (or a GPU), `bisenet infer` on an engine and `bisenet export tensorrt` name that
+    in one line, before any work, and nothing on the way imports torch or onnx."""
     from bisenet_ros.manifest import sidecar_path
 
     engine = tmp_path / "model.engine"
     engine.write_bytes(b"not an engine")
     sidecar_path(engine).write_text(sidecar_path(BUNDLED_ONNX).read_text())
     frame = sorted((camvid_dir / "test" / "images").glob("*.jpg"))[0]
+    argv = {
+        "infer": ["infer", str(engine), str(frame), "-o", str(tmp_path / "out")],
+        "export": ["export", "tensorrt", str(BUNDLED_ONNX), "--cache-dir", str(tmp_path)],
+    }[command]
     run = subprocess.run(
-        [sys.executable, "-m", "bisenet_ros.cli", "infer", str(engine), str(frame),
-         "-o", str(tmp_path / "out")],
+        [sys.executable, "-m", "bisenet_ros.cli", *argv],
         env={**NO_TORCH, "BISENET_TEST_NO_ONNX": "1"},
         capture_output=True, text=True, timeout=120, cwd=tmp_path,
     )  # fmt: skip
     if run.returncode == 0:
-        pytest.fail("a file that is not an engine ran")
+        pytest.fail(f"bisenet {command} ran without TensorRT")
     lines = run.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("bisenet infer: error: "), run.stderr
+    assert len(lines) == 1 and lines[0].startswith(f"bisenet {command}: error: "), run.stderr
     assert "torch" not in lines[0].lower() and "onnx" not in lines[0].lower()
-    assert "TensorRT 8.6, 10.x or 11.x" in lines[0] or "needs a CUDA GPU" in lines[0]
+    assert "TensorRT 8.6, 10.x or 11.x" in lines[0] or "need a CUDA GPU" in lines[0]
+    assert not list(tmp_path.rglob("*.onnx"))  # nothing exported or quantised first

@@ -120,8 +120,9 @@ def run_int8(args: argparse.Namespace) -> int:
 
 
 def run_tensorrt(args: argparse.Namespace) -> int:
-    from .tensorrt import build_engine, engine_graph
+    from .tensorrt import build_engine, engine_graph, require_tensorrt
 
+    require_tensorrt()  # before the export and quantisation, which take a while
     graph = _onnx_graph(args.model, args.size, args.cache_dir)
     graph = engine_graph(graph, args.precision, args.calibration, args.cache_dir)
     engine = build_engine(graph, args.precision, max_batch=args.max_batch, cache=args.cache_dir)

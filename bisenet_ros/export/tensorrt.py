@@ -17,13 +17,14 @@ version-dependent choice, ``tensorrt_rules`` checks a graph before it is parsed.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from .. import atomic
-from ..cuda_runtime import CudaRuntime
+from ..cuda_runtime import CudaError, CudaRuntime
 from ..manifest import sidecar_path
 from .cache import cache_dir, file_hash, graph_of_precision, key_of
 from .tensorrt_versions import PRECISIONS, tensorrt_version
@@ -78,6 +79,23 @@ def cached_engine(spec: EngineSpec, stem: str, cache: str | Path | None = None) 
         if built == wanted and built.max_batch >= spec.max_batch and engine.is_file():
             return engine
     return None
+
+
+def require_tensorrt() -> None:
+    """Raise ``ImportError`` naming what is missing unless a supported TensorRT and a CUDA
+    GPU are usable: before anything is exported or quantised for an engine."""
+    if importlib.util.find_spec("tensorrt") is None:
+        raise ImportError(
+            "TensorRT engines need TensorRT 8.6, 10.x or 11.x (`tensorrt`, importable from this "
+            "Python: on a Jetson, a venv made with --system-site-packages)"
+        )
+    try:
+        CudaRuntime().require_device()
+    except CudaError as error:
+        raise ImportError(f"TensorRT engines need a CUDA GPU: {error}") from None
+    import tensorrt as trt
+
+    tensorrt_version(trt.__version__)  # UnsupportedTensorRT (an ImportError) otherwise
 
 
 def engine_graph(

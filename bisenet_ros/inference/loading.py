@@ -42,7 +42,8 @@ def load_backend(
             kind, path, precision, threads, input_size, calibration_images, cache_dir
         )
     if name == "tensorrt":
-        from .backends.tensorrt_backend import TensorRTBackend, require_tensorrt
+        from ..export.tensorrt import require_tensorrt
+        from .backends.tensorrt_backend import TensorRTBackend
 
         require_tensorrt()  # before exporting anything for it
         onnx_path = _onnx_for(kind, path, input_size, cache_dir) if kind != "engine" else path

@@ -10,7 +10,6 @@ engine is driven from the thread that created it.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import weakref
 from concurrent.futures import ThreadPoolExecutor
@@ -18,27 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ...cuda_runtime import CudaError, CudaRuntime
+from ...cuda_runtime import CudaRuntime
 from ...export.tensorrt_versions import PRECISIONS, tensorrt_version
 from ...manifest import Manifest, sidecar_path
 from .base import check_precision, ids_and_confidence
-
-
-def require_tensorrt() -> None:
-    """Raise ``ImportError`` naming what is missing unless a supported TensorRT and a CUDA
-    GPU are usable."""
-    if importlib.util.find_spec("tensorrt") is None:
-        raise ImportError(
-            "the tensorrt backend needs TensorRT 8.6, 10.x or 11.x (`tensorrt`, importable from "
-            "this Python: on a Jetson, a venv made with --system-site-packages)"
-        )
-    try:
-        CudaRuntime().require_device()
-    except CudaError as error:
-        raise ImportError(f"the tensorrt backend needs a CUDA GPU: {error}") from None
-    import tensorrt as trt
-
-    tensorrt_version(trt.__version__)  # UnsupportedTensorRT (an ImportError) otherwise
 
 
 def _release(cuda: CudaRuntime, buffers: list[int], stream: int) -> None:
@@ -68,7 +50,7 @@ class TensorRTBackend:
         int8 engines are built from the int8 Q/DQ graph: an fp32 graph is quantised first
         (on ``calibration_images``), an already quantised one is used as it is.
         """
-        from ...export.tensorrt import build_engine, build_info_path, engine_graph
+        from ...export.tensorrt import build_engine, build_info_path, engine_graph, require_tensorrt
 
         require_tensorrt()
         check_precision(precision, PRECISIONS, "the tensorrt backend")
