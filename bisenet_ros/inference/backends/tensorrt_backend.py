@@ -45,14 +45,14 @@ class TensorRTBackend:
         calibration_images: str | Path | None,
         cache_dir: str | Path | None,
     ) -> tuple[TensorRTBackend, Manifest]:
-        """From an ONNX graph (engine built or taken from the cache) or a built ``.engine``.
+        """From an ONNX graph (engine built or taken from the cache) or a built ``.engine``;
+        the caller (``loading.load_backend``) has checked TensorRT and the GPU first.
 
         int8 engines are built from the int8 Q/DQ graph: an fp32 graph is quantised first
         (on ``calibration_images``), an already quantised one is used as it is.
         """
-        from ...export.tensorrt import build_engine, build_info_path, engine_graph, require_tensorrt
+        from ...export.tensorrt import build_engine, build_info_path, engine_graph
 
-        require_tensorrt()
         check_precision(precision, PRECISIONS, "the tensorrt backend")
         model_path = Path(model_path)
         if model_path.suffix == ".onnx":
