@@ -1,4 +1,4 @@
-"""The real `ros2 launch bisenet_ros segment.launch.py` and the real `ros2` CLI,, run as users do.
+"""The real `ros2 launch bisenet_ros segment.launch.py` and the real `ros2` CLI, run as users do.
 
 Each test starts `ros2 launch` in a process group of its own, checks with rclpy that real
 CamVid frames published on the expected input topics come back as labels on the expected

@@ -1,8 +1,11 @@
 """How the node's process stops: on SIGINT and SIGTERM alike, and with its launcher.
 
-rclpy's own signal handler invalidates the context at once, while the worker may still be
-publishing a frame; the node turns both signals into KeyboardInterrupt instead and cleans up
-in order. ``ros2 launch`` leaves its processes running when it gets SIGTERM or SIGKILL itself
+A signal only asks the node to stop; the main loop sees the request between callbacks and
+cleans up in order. Neither rclpy's handler (it invalidates the context at once, while the
+worker may still be publishing a frame) nor a raised KeyboardInterrupt will do: Python raises
+it wherever the main thread happens to be, and inside a ``__del__`` (rclpy's Future, during
+garbage collection) it is printed and dropped, so Ctrl-C was lost and launch had to escalate.
+``ros2 launch`` leaves its processes running when it gets SIGTERM or SIGKILL itself
 (launch_service: "can result in orphaned processes"), so a node started by the launch file
 (which sets BISENET_EXIT_WITH_PARENT=1) asks the kernel for SIGTERM when its parent dies. A
 `segment_node` started from a shell does not: `nohup segment_node &` must outlive the shell.
@@ -14,26 +17,23 @@ import ctypes
 import os
 import signal
 import sys
+import threading
 
 EXIT_WITH_PARENT = "BISENET_EXIT_WITH_PARENT"
 PR_SET_PDEATHSIG = 1
+# How long the main loop waits for work before it looks at the stop request again.
+POLL_S = 0.2
 
 
-def _interrupt(signum: int, frame) -> None:
-    """SIGTERM (launch's escalation, systemd, docker stop) stops the node like Ctrl-C."""
-    raise KeyboardInterrupt
+def stop_on_signals() -> threading.Event:
+    """SIGINT and SIGTERM set the returned event; with the launcher, its death is SIGTERM."""
+    stop = threading.Event()
 
+    def request_stop(signum: int, frame) -> None:
+        stop.set()
 
-def stop_on_signals() -> None:
-    """SIGINT and SIGTERM raise KeyboardInterrupt; with the launcher, its death is SIGTERM."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
-    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, request_stop)  # even if started with SIGINT ignored
+    signal.signal(signal.SIGTERM, request_stop)  # launch's escalation, systemd, docker stop
     if os.environ.get(EXIT_WITH_PARENT) == "1" and sys.platform.startswith("linux"):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def ignore_signals() -> None:
-    """During clean-up: Ctrl-C in a terminal reaches the node twice (from the terminal and
-    from launch), and the second must not cut the clean-up short."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return stop

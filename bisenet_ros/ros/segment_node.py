@@ -320,7 +320,7 @@ def main(args: list[str] | None = None) -> int:
         args=args if args is not None else sys.argv,
         signal_handler_options=SignalHandlerOptions.NO,  # see process.py
     )
-    process.stop_on_signals()
+    stop = process.stop_on_signals()
     node = SegmentNode()
     node.get_logger().info(transport_note)
     if node.get_parameter("autostart").value and not _autostart(node):
@@ -331,11 +331,11 @@ def main(args: list[str] | None = None) -> int:
     executor = SingleThreadedExecutor()
     executor.add_node(node)
     try:
-        executor.spin()  # wakes at least once a second (diagnostics timer) to see a signal
-    except (KeyboardInterrupt, ExternalShutdownException):
+        while not stop.is_set():
+            executor.spin_once(timeout_sec=process.POLL_S)
+    except ExternalShutdownException:
         pass
     finally:
-        process.ignore_signals()
         executor.shutdown()  # before the context, or Executor.__del__ prints a traceback
         node.close()
         node.destroy_node()
