@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run a subcommand. A mistake the user can fix from its message alone (a missing file,
     a bad value, a damaged model or config: ``OSError``/``ValueError``; a package the command
     needs and this Python lacks, or a runtime it cannot use: ``ImportError``) is one
-    ``error:`` line and exit status 1; ``-v`` shows the traceback too."""
+    ``error:`` line and exit status 1; ``-v`` shows the traceback too. Ctrl-C is one line
+    and status 130, as a shell reports it."""
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv).parse_args(argv)
     logging.basicConfig(
@@ -66,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
         else:
             print(f"bisenet {args.command}: error: {error}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        if args.verbose:
+            raise
+        print(f"bisenet {args.command}: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -7,7 +7,10 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "bisenet_ros"
-BASE = {"manifest", "atomic", "onnx_metadata", "image_files", "preprocess", "cuda_runtime"}
+BASE = {
+    "manifest", "atomic", "onnx_metadata", "image_files", "preprocess", "cuda_runtime",
+    "stop_request",
+}  # fmt: skip
 # layer -> the layers it may import from (besides itself)
 ALLOWED = {
     "base": set(),

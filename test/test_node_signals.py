@@ -45,4 +45,3 @@ def test_a_signal_during_garbage_collection_still_stops_the_node(restore_handler
     assert not stop.is_set()
     gc.collect()
     assert stop.is_set(), f"signal {sig} delivered inside a finalizer was lost"
-

@@ -72,14 +72,18 @@ def write_config(config: dict, path: Path) -> Path:
     return path
 
 
-def bisenet_train(config_path: Path, *extra: str, launcher: list[str] | None = None):
-    """Start ``bisenet train`` as its own process (by default ``python -m bisenet_ros.cli``)."""
+def bisenet_train(
+    config_path: Path, *extra: str, launcher: list[str] | None = None, new_group: bool = False
+):
+    """Start ``bisenet train`` as its own process (by default ``python -m bisenet_ros.cli``),
+    with ``new_group`` in a process group of its own, as a shell starts a job."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     command = launcher or [sys.executable, "-m", "bisenet_ros.cli"]
     command = [*command, "train", "--config", str(config_path), *extra]
     return subprocess.Popen(
-        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        start_new_session=new_group,
+    )  # fmt: skip
 
 
 def finish(process: subprocess.Popen, timeout: float = 300) -> None:
@@ -244,6 +248,31 @@ def test_resume_after_a_kill_reaches_the_same_weights(tiny_camvid, tmp_path):
     for name in a:
         torch.testing.assert_close(a[name], b[name], rtol=0, atol=1e-6, msg=name)
     assert torch.load(tmp_path / "b" / "last.pt", weights_only=False)["iteration"] == 20
+
+
+def test_ctrl_c_saves_the_finished_steps_and_resume_continues_from_them(tiny_camvid, tmp_path):
+    """Ctrl-C in a terminal reaches the whole process group, the DataLoader worker too; the
+    run must still save its last whole step (no periodic save is due) and exit as a shell
+    expects, with one line and no traceback."""
+    steps = {"max_iter": 1000, "checkpoint_every": 1000, "log_every": 1, "num_workers": 1}
+    config = write_config(tiny_config(tiny_camvid, tmp_path / "run", **steps), tmp_path / "c.yaml")
+    run = bisenet_train(config, new_group=True)
+    seen = ""
+    while "iter 3 " not in seen and run.poll() is None:
+        seen += run.stdout.readline()
+    os.killpg(run.pid, signal.SIGINT)
+    output = seen + run.communicate(timeout=120)[0]
+    assert run.returncode == 130, output[-3000:]
+    assert "Traceback" not in output and "exited unexpectedly" not in output, output[-3000:]
+    reached = torch.load(tmp_path / "run" / "last.pt", weights_only=False)["iteration"]
+    assert 3 <= reached < 1000
+    assert f"bisenet train: stopped on request at iteration {reached};" in output
+    assert not (tmp_path / "run" / "final.pt").exists()
+
+    finish(bisenet_train(config, "--resume", f"train.max_iter={reached + 2}"))
+    resumed = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
+    assert resumed["iteration"] == reached + 2
+    assert (tmp_path / "run" / "final.pt").exists()
 
 
 def test_resume_with_a_new_max_iter_follows_the_new_schedule(tiny_camvid, tmp_path):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 from pathlib import Path
 
 log = logging.getLogger(__name__)
@@ -61,8 +62,9 @@ def _dataset_args(p: argparse.ArgumentParser, default_split: str) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from ..stop_request import stop_on_signals
     from .config import load_config
-    from .trainer import train
+    from .trainer import Interrupted, train
 
     overrides, resume = list(args.overrides), args.resume
     if resume and "=" in resume and not Path(resume).exists():
@@ -72,7 +74,14 @@ def run_train(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides)
     if resume == "auto":
         resume = Path(config["train"]["out_dir"]) / "last.pt"
-    metrics = train(config, resume)
+    try:
+        metrics = train(config, resume, stop_on_signals(second_interrupts=True))
+    except Interrupted as stopped:
+        print(
+            f"bisenet train: {stopped}; continue with the same command and --resume",
+            file=sys.stderr,
+        )
+        return 130  # the shell's code for "ended by Ctrl-C"
     if metrics:
         print(f"val mIoU {metrics['miou']:.4f}")
     return 0

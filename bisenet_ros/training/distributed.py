@@ -61,6 +61,16 @@ def all_reduce_sum(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
+def any_process(flag: bool) -> bool:
+    """True on every process if ``flag`` is true on any (a stop all must agree on)."""
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return flag
+    device = "cuda" if dist.get_backend() == "nccl" else "cpu"  # NCCL reduces CUDA tensors only
+    votes = torch.tensor([int(flag)], device=device)
+    dist.all_reduce(votes, op=dist.ReduceOp.MAX)
+    return bool(votes.item())
+
+
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()

@@ -14,6 +14,7 @@ import copy
 import logging
 import math
 import random
+import threading
 import time
 from pathlib import Path
 
@@ -43,6 +44,15 @@ from .transforms import EvalTransform, TrainAugment
 log = logging.getLogger(__name__)
 
 STATE_FORMAT = "bisenet_ros.train_state"
+
+
+class Interrupted(Exception):
+    """Training stopped on request after a whole step; its state is saved for ``--resume``."""
+
+    def __init__(self, iteration: int, state: Path) -> None:
+        super().__init__(f"stopped on request at iteration {iteration}; state saved to {state}")
+        self.iteration = iteration
+        self.state = state
 
 
 def make_manifest(config: dict, classes: ClassTable) -> Manifest:
@@ -279,8 +289,11 @@ class Trainer:
         self.iteration += 1
         return float(loss.detach())
 
-    def run(self) -> dict:
-        """Train to ``max_iter``; returns the last evaluation's metrics (may be empty)."""
+    def run(self, stop: threading.Event | None = None) -> dict:
+        """Train to ``max_iter``; returns the last evaluation's metrics (may be empty).
+
+        Once ``stop`` is set (in any process of the job), the step under way finishes, the
+        training state is saved and ``Interrupted`` is raised."""
         train = self.config["train"]
         writer = self._writer()
         bar = tqdm(
@@ -288,6 +301,7 @@ class Trainer:
             disable=not (train["progress"] and self.ctx.is_main), dynamic_ncols=True,
         )  # fmt: skip
         metrics: dict = {}
+        stopped = False
         tic, done = time.perf_counter(), 0
         for images, labels in self._loader():
             loss = self.step(images, labels)
@@ -304,9 +318,18 @@ class Trainer:
             last = self.iteration == train["max_iter"]
             if train["eval_every"] and (self.iteration % train["eval_every"] == 0 or last):
                 metrics = self._evaluate(writer) or metrics
-            if self.ctx.is_main and (self.iteration % train["checkpoint_every"] == 0 or last):
+            stopped = stop is not None and distributed.any_process(stop.is_set()) and not last
+            periodic = self.iteration % train["checkpoint_every"] == 0 or last
+            if self.ctx.is_main and (periodic or stopped):
                 self._save_state()
+            if stopped:
+                break
         bar.close()
+        if writer:
+            writer.close()
+        if stopped:
+            distributed.barrier()
+            raise Interrupted(self.iteration, self.out_dir / "last.pt")
         if self.ctx.is_main:
             model = without_aux_heads(distributed.unwrap(self.model), self.manifest)
             final = save_checkpoint(
@@ -314,8 +337,6 @@ class Trainer:
                 half=True, extra={"iteration": self.iteration},
             )  # fmt: skip
             log.info("wrote %s", final)
-        if writer:
-            writer.close()
         distributed.barrier()
         return metrics
 
@@ -354,10 +375,12 @@ class Trainer:
         return result.metrics if self.ctx.is_main else None
 
 
-def train(config: dict, resume: str | Path | None = None) -> dict:
-    """Train as configured (joining a torchrun job if launched by one)."""
+def train(
+    config: dict, resume: str | Path | None = None, stop: threading.Event | None = None
+) -> dict:
+    """Train as configured (joining a torchrun job if launched by one); see ``Trainer.run``."""
     trainer = Trainer(config, resume)
     try:
-        return trainer.run()
+        return trainer.run(stop)
     finally:
         distributed.teardown()
