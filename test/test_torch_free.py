@@ -1,8 +1,10 @@
-"""A Jetson without PyTorch: the node and `bisenet infer` run the bundled ONNX graph, and
-its fp16 and int8 graphs are made and run; the TensorRT path needs neither torch nor onnx.
+"""A Jetson without PyTorch: the node and `bisenet infer` run the bundled ONNX graph with
+neither torch nor the onnx package, its fp16 and int8 graphs are made (onnx needed, torch
+not) and run; the TensorRT path needs neither.
 
-Processes started with ``BISENET_TEST_NO_TORCH=1`` cannot import torch (``guards/``); any
-import of it on these paths fails the process, and with it the test.
+Processes started with ``BISENET_TEST_NO_TORCH=1`` cannot import torch, and with
+``BISENET_TEST_NO_ONNX=1`` not onnx (``guards/``); any import of them on these paths fails
+the process, and with it the test.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ pytest.importorskip("rclpy")
 from bisenet_ros.ros.params import BUNDLED_MODEL, BUNDLED_ONNX  # noqa: E402
 
 NO_TORCH = {**os.environ, "BISENET_TEST_NO_TORCH": "1"}
+RUNTIME_ONLY = {**NO_TORCH, "BISENET_TEST_NO_ONNX": "1"}  # numpy, OpenCV, PyYAML, onnxruntime
 
 
 def test_the_guard_really_hides_torch():
@@ -44,12 +47,12 @@ def test_bundled_onnx_is_the_bundled_checkpoint(camvid_dir):
     assert (a.ids == b.ids).mean() > 0.999
 
 
-def test_bisenet_infer_without_torch(camvid_dir, tmp_path):
+def test_bisenet_infer_without_torch_or_onnx(camvid_dir, tmp_path):
     frame = sorted((camvid_dir / "test" / "images").glob("*.jpg"))[0]
     run = subprocess.run(
         [sys.executable, "-m", "bisenet_ros.cli", "infer", str(BUNDLED_ONNX), str(frame),
          "-o", str(tmp_path / "out"), "--backend", "auto"],
-        env=NO_TORCH, capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        env=RUNTIME_ONLY, capture_output=True, text=True, timeout=300, cwd=tmp_path,
     )  # fmt: skip
     assert run.returncode == 0, run.stdout + run.stderr
     written = sorted(p.name for p in (tmp_path / "out").rglob("*.png"))
@@ -99,15 +102,15 @@ def test_fp16_and_int8_graphs_of_an_onnx_without_torch(camvid_dir, tmp_path):
     assert agreement["fp16"] > 0.99 and agreement["int8"] > 0.95, agreement
 
 
-def test_node_without_torch_runs_the_bundled_onnx(ros_env, camvid_dir, tmp_path):
-    """Default model_path, no torch: the node picks the bundled ONNX and answers a frame."""
+def test_node_without_torch_or_onnx_runs_the_bundled_onnx(ros_env, camvid_dir, tmp_path):
+    """Default model_path, no torch, no onnx: the node picks the bundled ONNX and answers."""
     from conftest import probe_node
 
     from bisenet_ros.ros.harness import NodeProcess
 
     node = NodeProcess(
         {"warmup_iterations": 1, "max_input_age_ms": 0.0}, tmp_path, namespace="/no_torch",
-        env={"BISENET_TEST_NO_TORCH": "1"},
+        env={"BISENET_TEST_NO_TORCH": "1", "BISENET_TEST_NO_ONNX": "1"},
     ).start()  # fmt: skip
     frame = cv2.cvtColor(
         cv2.imread(str(sorted((camvid_dir / "test" / "images").glob("*.jpg"))[0])),
@@ -129,6 +132,61 @@ def test_node_without_torch_runs_the_bundled_onnx(ros_env, camvid_dir, tmp_path)
     log = node.log()
     assert code == 0, log[-3000:]
     assert f"weights: {BUNDLED_ONNX} (the bundled default model)" in log
+
+
+AS_STORED = """
+import sys
+
+import cv2
+import numpy as np
+
+from bisenet_ros.inference import Segmenter
+
+segmenter = Segmenter.from_file(sys.argv[1], backend="onnxruntime", precision=sys.argv[2])
+results = segmenter.segment([cv2.imread(p) for p in sys.argv[4:]], "bgr", confidence=True)
+np.savez(sys.argv[3], ids=[r.ids for r in results], confidence=[r.confidence for r in results])
+"""
+
+
+@pytest.mark.parametrize("precision", ["fp32", "int8"])
+def test_without_onnx_the_graph_runs_as_stored_with_the_same_answers(
+    precision, camvid_dir, tmp_path
+):
+    """Without the onnx package ONNX Runtime gets the file unrewritten (no pruning, no cheap
+    softmax, no integer-kernel form): fp32 ids identical and confidence within one step of
+    255 of the rewritten graphs', int8 ids close (one rounding differs), and the log says
+    what is lost and how to get it back."""
+    from bisenet_ros.inference import Segmenter
+
+    graph = BUNDLED_ONNX
+    if precision == "int8":
+        graph = tmp_path / "int8.onnx"
+        run = subprocess.run(
+            [sys.executable, "-m", "bisenet_ros.cli", "export", "int8", str(BUNDLED_ONNX),
+             "-o", str(graph), "--calibration", str(camvid_dir / "val" / "images"),
+             "--images", "4"],
+            capture_output=True, text=True, timeout=300, cwd=tmp_path,
+        )  # fmt: skip
+        assert run.returncode == 0, run.stdout + run.stderr
+    frames = [str(p) for p in sorted((camvid_dir / "test" / "images").glob("*.jpg"))[::80]]
+    run = subprocess.run(
+        [sys.executable, "-c", "import logging; logging.basicConfig(level=logging.INFO)\n"
+         + AS_STORED, str(graph), precision, str(tmp_path / "stored.npz"), *frames],
+        env=RUNTIME_ONLY, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "the onnx package is not installed" in run.stderr and "pip install onnx" in run.stderr
+    stored = np.load(tmp_path / "stored.npz")
+    rewritten = Segmenter.from_file(graph, backend="onnxruntime", precision=precision).segment(
+        [cv2.imread(p) for p in frames], "bgr", confidence=True
+    )
+    ids = np.stack([r.ids for r in rewritten])
+    confidence = np.stack([r.confidence for r in rewritten]).astype(int)
+    if precision == "fp32":
+        assert (stored["ids"] == ids).all()
+        assert np.abs(stored["confidence"].astype(int) - confidence).max() <= 1
+    else:
+        assert (stored["ids"] == ids).mean() > 0.97
 
 
 @pytest.mark.parametrize("command", ["infer", "export"])
