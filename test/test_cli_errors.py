@@ -56,8 +56,8 @@ EXACT = [
      "bisenet infer: error: empty.onnx is not an ONNX model: no graph (an empty or damaged "
      "file)"),
     (["infer", "garbage.onnx", "frame.jpg", "-o", "out"],
-     "bisenet infer: error: garbage.onnx is not a readable ONNX model: Error parsing message "
-     "with type 'onnx.ModelProto': Wire format was corrupt"),
+     "bisenet infer: error: garbage.onnx is not a readable ONNX model: truncated or malformed "
+     "protobuf"),
     (["train", "--config", "typo.yaml"],
      "bisenet train: error: unknown config key trian; did you mean train? (augment, data, "
      "eval, loss, model, train)"),

@@ -33,6 +33,20 @@ def test_the_guard_really_hides_torch():
     assert run.stdout.strip() == "None", run.stderr
 
 
+def test_the_onnx_reader_without_onnx_sees_what_onnx_sees(tmp_path):
+    """Manifest, operators and weight types read from the wire format equal onnx's reading;
+    a truncated copy is refused, not misread."""
+    onnx = pytest.importorskip("onnx")
+    from bisenet_ros.onnx_metadata import GraphSummary
+
+    model = onnx.load(str(BUNDLED_ONNX))
+    assert GraphSummary.of_file(BUNDLED_ONNX) == GraphSummary.of_model(model)
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(BUNDLED_ONNX.read_bytes()[:-1000])
+    with pytest.raises(ValueError, match="cut.onnx is not a readable ONNX model"):
+        GraphSummary.of_file(cut)
+
+
 def test_bundled_onnx_is_the_bundled_checkpoint(camvid_dir):
     """The shipped .onnx holds the shipped .pt's weights and manifest: same ids on a frame."""
     pytest.importorskip("torch")  # to run the .pt (the jazzy-py310 leg has none)
