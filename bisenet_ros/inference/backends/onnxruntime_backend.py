@@ -56,7 +56,7 @@ class OnnxRuntimeBackend:
                 "`pip install onnx` to get them",
                 onnx_path,
             )
-            self.model = None
+            self._model = None
             session = self._session(str(onnx_path))
             self.input_name = session.get_inputs()[0].name
             self.outputs = [o.name for o in session.get_outputs()]
@@ -64,13 +64,13 @@ class OnnxRuntimeBackend:
         else:
             from ...export.graph import for_onnxruntime_int8, pruned
 
-            self.model = onnx.load(str(onnx_path))
+            self._model = onnx.load(str(onnx_path))
             if precision == "int8":
-                self.model = for_onnxruntime_int8(self.model)
-            self.input_name = self.model.graph.input[0].name
-            self.outputs = [o.name for o in self.model.graph.output]
+                self._model = for_onnxruntime_int8(self._model)
+            self.input_name = self._model.graph.input[0].name
+            self.outputs = [o.name for o in self._model.graph.output]
             first = ["logits"] if "logits" in self.outputs else ["ids"]
-            self._sessions = {False: self._session(pruned(self.model, first).SerializeToString())}
+            self._sessions = {False: self._session(pruned(self._model, first).SerializeToString())}
         self.has_confidence = bool({"logits", "confidence"} & set(self.outputs))
         self.providers = self._sessions[False].get_providers()
 
@@ -92,6 +92,6 @@ class OnnxRuntimeBackend:
         if True not in self._sessions:
             from ...export.graph import cheap_max_softmax
 
-            self._sessions[True] = self._session(cheap_max_softmax(self.model).SerializeToString())
+            self._sessions[True] = self._session(cheap_max_softmax(self._model).SerializeToString())
         ids, conf = self._sessions[True].run(["ids", "confidence"], feed)
         return ids, conf
