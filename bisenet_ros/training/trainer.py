@@ -49,11 +49,6 @@ STATE_FORMAT = "bisenet_ros.train_state"
 class Interrupted(Exception):
     """Training stopped on request after a whole step; its state is saved for ``--resume``."""
 
-    def __init__(self, iteration: int, state: Path) -> None:
-        super().__init__(f"stopped on request at iteration {iteration}; state saved to {state}")
-        self.iteration = iteration
-        self.state = state
-
 
 def make_manifest(config: dict, classes: ClassTable) -> Manifest:
     """The manifest of the trained model: the dataset's classes, the data's normalisation."""
@@ -329,7 +324,10 @@ class Trainer:
             writer.close()
         if stopped:
             distributed.barrier()
-            raise Interrupted(self.iteration, self.out_dir / "last.pt")
+            state = self.out_dir / "last.pt"
+            raise Interrupted(
+                f"stopped on request at iteration {self.iteration}; state saved to {state}"
+            )
         if self.ctx.is_main:
             model = without_aux_heads(distributed.unwrap(self.model), self.manifest)
             final = save_checkpoint(
