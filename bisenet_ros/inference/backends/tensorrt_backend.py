@@ -76,9 +76,10 @@ class TensorRTBackend:
         logger = trt.Logger(trt.Logger.WARNING)
         self._runtime = trt.Runtime(logger)
         self._engine = self._runtime.deserialize_cuda_engine(engine_path.read_bytes())
-        if self._engine is None:
-            raise RuntimeError(
-                f"cannot load {engine_path}: built by another TensorRT version or for another GPU"
+        if self._engine is None:  # a bad model file: ValueError, one line in the CLI
+            raise ValueError(
+                f"cannot load {engine_path}: not an engine, or built by another TensorRT "
+                "version or for another GPU; rebuild it here with `bisenet export tensorrt`"
             )
         self._context = self._engine.create_execution_context()
         self._stream = self._cuda.create_stream()
