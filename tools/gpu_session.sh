@@ -61,6 +61,7 @@ left=$((TOTAL_S - SECONDS - 20))   # 20 s kept for saving the weights below
 # start-up and checkpoint saves take about 40 s; 8 % margin on the measured rate
 iters=$($py -c "print(max(500, int(($left - 40) * $rate / 16 * 0.92)))")
 echo "== training: $iters iterations at the measured $rate img/s, $left s left"
+# a run cut off by timeout's SIGTERM finishes its step and saves last.pt there (exit 130)
 timeout $left $py -m bisenet_ros.cli train --config $CONFIG "${DATA_ARGS[@]}" \
   "train.out_dir=$RUN" "train.max_iter=$iters" 2>&1 | tee "$OUT/train.log" | grep -v Warning
 
