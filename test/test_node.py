@@ -304,6 +304,33 @@ def test_lifecycle_transitions(probe, street_frames):
         assert probe.wait_for_subscribers(probe.image)
 
 
+def test_a_camera_replaced_between_two_reports_is_a_new_camera(probe, node, street_frames):
+    """A driver restarted within one report period leaves the number of publishers as it
+    was; its silence is still that of a new camera (check its transport), not "stopped"."""
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    settings = {"no_input_warning_s": 1.0, "expected_rate_hz": 0.0}
+    assert all(r.successful for r in probe.set_parameters(NODE, settings))
+    old = probe.camera("/image")
+    assert probe.wait_for_subscribers(old)
+    frame = probe.frame(street_frames[0])
+    for _ in range(6):  # a camera that was sending steadily
+        frame.header.stamp = probe.node.get_clock().now().to_msg()
+        old.publish(frame)
+        probe.spin_until(lambda: False, 0.1)
+    probe.spin_until(lambda: False, 1.5)  # its frames older than one report period
+    probe.record("/diagnostics", DiagnosticArray)
+    probe.node.destroy_publisher(old)
+    probe.camera("/image")  # the restarted driver, sending nothing (yet)
+
+    def messages() -> list[str]:
+        return [s.message for a in probe.received["/diagnostics"] for s in a.status]
+
+    assert probe.spin_until(lambda: any("but no frame for" in m for m in messages()), 6.0), (
+        f"{messages()}\n{node.log()[-1000:]}"
+    )
+
+
 PUBLISHER = """
 import sys, time, numpy as np, rclpy
 from rclpy.qos import qos_profile_sensor_data

@@ -50,8 +50,8 @@ class Camera:
     last_input_age_ms: float = float("nan")
     last_receive: float = 0.0
     unanswered_since: float = 0.0  # first frame received after the last one answered; 0: none
-    matched_publishers: int = 0  # publishers on the input topic at the last check
-    matched_since: float = 0.0  # when that number was last seen to grow
+    input_publishers: frozenset = frozenset()  # GIDs of the input's publishers at the last check
+    matched_since: float = 0.0  # when one of them was first seen (a restarted driver is new)
 
     @property
     def name(self) -> str:

@@ -42,7 +42,7 @@ def assess(
     """The camera's situation, worst first."""
     if not active:
         return Assessment(OK, "inactive", "inactive")
-    publishers = camera.matched_publishers
+    publishers = len(camera.input_publishers)
     if publishers == 0 and now - camera.last_receive > RATE_WINDOW_S:
         return Assessment(WARN, "no_publisher", f"no publisher on {topic}: nothing to segment")
     silent = now - max(camera.last_receive, camera.matched_since)
@@ -162,10 +162,12 @@ class Reporter:
         now = time.monotonic()
         topic = self._node.resolve_topic_name(camera.input_topic)
         active = bool(camera.subscriptions)
-        publishers = self._node.count_publishers(topic) if active else 0
-        if publishers > camera.matched_publishers:  # it appeared since the last report
+        found = self._node.get_publishers_info_by_topic(topic) if active else []
+        publishers = frozenset(tuple(info.endpoint_gid) for info in found)
+        # one appeared since the last report, also where another left (a restarted driver)
+        if publishers - camera.input_publishers:
             camera.matched_since = now
-        camera.matched_publishers = publishers
+        camera.input_publishers = publishers
         no_input_s, expected_hz = params["no_input_warning_s"], params["expected_rate_hz"]
         assessment = assess(camera, now, topic, active, no_input_s, expected_hz)
         if assessment.key in ("never_arrived", "stopped"):  # frame problems: logged on arrival

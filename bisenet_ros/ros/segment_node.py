@@ -9,9 +9,11 @@ frame in one batch and publishes the ``outputs``; ``diagnostics`` reports once a
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 import rclpy
@@ -33,6 +35,21 @@ from .camera import Camera, Frame, Problem
 from .compat import SubscriptionEventCallbacks
 from .intake import Intake
 from .transport import apply_default_profile, incompatible_qos_hint
+
+
+def _logs_failures(callback):
+    """rclpy turns an exception in a transition callback into ERROR without a word (its
+    lifecycle code: "TODO: log sth here"); say what failed, with the traceback."""
+
+    @functools.wraps(callback)
+    def logged(node: SegmentNode, state: LifecycleState) -> TransitionCallbackReturn:
+        try:
+            return callback(node, state)
+        except Exception:
+            node.get_logger().error(f"{callback.__name__} failed:\n{traceback.format_exc()}")
+            raise
+
+    return logged
 
 
 class SegmentNode(LifecycleNode):
@@ -78,6 +95,7 @@ class SegmentNode(LifecycleNode):
 
     # --- lifecycle ----------------------------------------------------------------------
 
+    @_logs_failures
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Load and warm up the model, then create the cameras' publishers."""
         problem = P.first_problem(self._params)
@@ -94,6 +112,7 @@ class SegmentNode(LifecycleNode):
         self._configured = True
         return super().on_configure(state)
 
+    @_logs_failures
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Subscribe to the cameras and start the worker."""
         for camera in self._cameras:
@@ -103,16 +122,19 @@ class SegmentNode(LifecycleNode):
         self._worker.start()
         return super().on_activate(state)
 
+    @_logs_failures
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe and stop the worker; the model stays loaded."""
         self._stop()
         return super().on_deactivate(state)
 
+    @_logs_failures
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Release the publishers and the model."""
         self._release()
         return super().on_cleanup(state)
 
+    @_logs_failures
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop and release whatever is held, from any state."""
         self.close()
@@ -172,7 +194,7 @@ class SegmentNode(LifecycleNode):
                     P.reliability_qos("best_effort", 1),
                 )
             )
-        camera.matched_publishers, camera.matched_since = 0, time.monotonic()
+        camera.input_publishers, camera.matched_since = frozenset(), time.monotonic()
         self.get_logger().info(f"subscribed to {self.resolve_topic_name(camera.input_topic)}")
 
     def _stop(self) -> None:
