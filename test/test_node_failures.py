@@ -339,6 +339,38 @@ def test_camera_with_its_own_clock(ros_env, model_file, model_backend, tmp_path,
         stop_node(node)
 
 
+# --- settings that cannot work ----------------------------------------------------------------
+
+
+def test_a_camera_name_that_is_no_topic_name_fails_configure_and_can_be_fixed(
+    ros_env, model_file, model_backend, tmp_path, good_rgb
+):
+    """cameras:=['front cam'] (a space): configure fails with one line naming the topic and
+    the parameters, no traceback; the node stays up, and once the name is fixed it runs."""
+    from conftest import probe_node
+
+    node = start_node(model_file, model_backend, tmp_path, cameras=["front cam"], autostart=False)
+    try:
+        with probe_node() as probe:
+            assert probe.get_state(NODE) == "unconfigured", node.log()[-3000:]
+            assert not probe.change_state(NODE, "configure")
+            assert probe.get_state(NODE) == "unconfigured"
+            assert "'front cam/image' is not a valid topic name" in node.log(), node.log()
+            assert "check the cameras and image_topic parameters" in node.log()
+            assert "Traceback" not in node.log(), node.log()
+
+            assert probe.set_parameters(NODE, {"cameras": ["front"]})[0].successful
+            assert probe.change_state(NODE, "configure"), node.log()[-3000:]
+            assert probe.change_state(NODE, "activate"), node.log()[-3000:]
+            camera = probe.camera("/front/image")
+            probe.record("/segment_node/labels")
+            assert probe.wait_for_subscribers(camera, timeout=60), node.log()[-3000:]
+            frame = lambda: probe.frame(good_rgb)  # noqa: E731
+            assert probe.publish_until_answered(camera, frame, "/segment_node/labels")
+    finally:
+        stop_node(node)
+
+
 # --- warnings that are true ------------------------------------------------------------------
 
 

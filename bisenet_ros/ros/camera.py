@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections import Counter, deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
+from rclpy.exceptions import InvalidTopicNameException
+from rclpy.validate_topic_name import validate_topic_name
 from sensor_msgs.msg import CameraInfo, CompressedImage
 
 from .image_cdr import RawImage
@@ -61,6 +64,11 @@ class Camera:
     def input_topic(self) -> str:
         return self.input(self.image_topic)
 
+    @property
+    def info_topic(self) -> str:
+        """The camera's calibration, beside its images."""
+        return self.input("camera_info")
+
     def input(self, leaf: str) -> str:
         """An input topic in the camera's namespace."""
         return f"{self.namespace.rstrip('/')}/{leaf}" if self.namespace else leaf
@@ -68,6 +76,20 @@ class Camera:
     def output(self, leaf: str) -> str:
         """An output topic: ~/<leaf> for a node's only camera, else ~/<camera>/<leaf>."""
         return f"~/{self.output_group}/{leaf}" if self.output_group else f"~/{leaf}"
+
+    def topic_problem(self, output_leaves: Iterable[str]) -> str | None:
+        """Why a topic of this camera is not a valid ROS name, or None: checked at configure,
+        since rclpy would raise it from inside a transition, as a traceback."""
+        for topic in (self.input_topic, self.info_topic, *map(self.output, output_leaves)):
+            try:
+                validate_topic_name(topic)
+            except InvalidTopicNameException as error:
+                why = str(error).splitlines()[0].removeprefix("Invalid topic name: ").rstrip(":")
+                return (
+                    f"{topic!r} is not a valid topic name ({why}); check the cameras and "
+                    "image_topic parameters"
+                )
+        return None
 
     def note_problem(self, problem: Problem, now: float) -> None:
         self.last_problem, self.last_problem_time = problem, now

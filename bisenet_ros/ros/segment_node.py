@@ -97,8 +97,11 @@ class SegmentNode(LifecycleNode):
 
     @_logs_failures
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
-        """Load and warm up the model, then create the cameras' publishers."""
-        problem = P.first_problem(self._params)
+        """Check the settings, load and warm up the model, create the cameras' publishers."""
+        names = self._value("cameras")
+        cameras = [self._camera(name, len(names) > 1) for name in names]
+        topic_problems = (camera.topic_problem(outputs.TYPES) for camera in cameras)
+        problem = next(filter(None, (P.first_problem(self._params), *topic_problems)), None)
         if problem:
             self.get_logger().error(problem)
             return TransitionCallbackReturn.FAILURE
@@ -107,8 +110,9 @@ class SegmentNode(LifecycleNode):
         except Exception as error:  # any loader failure must leave the node unconfigured
             self.get_logger().error(f"cannot load the model: {error}")
             return TransitionCallbackReturn.FAILURE
-        names = self._value("cameras")
-        self._cameras = [self._create_camera(name, len(names) > 1) for name in names]
+        for camera in cameras:
+            self._create_publishers(camera)
+        self._cameras = cameras
         self._configured = True
         return super().on_configure(state)
 
@@ -158,16 +162,17 @@ class SegmentNode(LifecycleNode):
         self._segmenter.warm_up(self._value("warmup_iterations"))
         self.get_logger().info(f"weights: {path} ({which}); {self._segmenter}")
 
-    def _create_camera(self, namespace: str, grouped: bool) -> Camera:
+    def _camera(self, namespace: str, grouped: bool) -> Camera:
         compressed = self._value("input_transport") == "compressed"
         topic = self._value("image_topic") + ("/compressed" if compressed else "")
-        camera = Camera(namespace, topic, compressed, namespace.strip("/") if grouped else "")
+        return Camera(namespace, topic, compressed, namespace.strip("/") if grouped else "")
+
+    def _create_publishers(self, camera: Camera) -> None:
         qos = P.reliability_qos(self._value("output_reliability"), 1)
         for topic, msg_type in outputs.TYPES.items():
             camera.publishers[topic] = self.create_lifecycle_publisher(
                 msg_type, camera.output(topic), qos
             )
-        return camera
 
     def _subscribe(self, camera: Camera) -> None:
         qos = P.reliability_qos(self._value("input_reliability"), self._value("input_depth"))
@@ -189,7 +194,7 @@ class SegmentNode(LifecycleNode):
             camera.subscriptions.append(
                 self.create_subscription(
                     CameraInfo,
-                    camera.input("camera_info"),
+                    camera.info_topic,
                     lambda msg: self._on_info(camera, msg),
                     P.reliability_qos("best_effort", 1),
                 )
