@@ -124,6 +124,30 @@ def test_missing_model_fails_fast_with_the_path(ros_env, tmp_path):
     assert f"model_path {missing} does not exist" in run.stderr + run.stdout
 
 
+@pytest.mark.parametrize(
+    "ros_args, said",
+    [
+        (["-p", "threads:=abc"], "'threads' to 'abc' of type 'STRING', expecting type 'INTEGER'"),
+        (["-p", "threads:=-5"], "Parameter threads out of range"),
+        (["-p", "cameras:=front"], "expecting type 'STRING_ARRAY'"),
+        (["--params-file", "broken.yaml"], "Couldn't parse params file"),
+        (["--params-file", "no_such.yaml"], "Couldn't parse params file"),
+    ],
+)
+def test_a_parameter_mistake_is_one_error_line(ros_env, tmp_path, ros_args, said):
+    """Wrong type, out of range, a broken or missing parameter file: exit 2 with one
+    `segment_node: error:` line naming the mistake and where the types are, no traceback."""
+    (tmp_path / "broken.yaml").write_text('/**:\n  ros__parameters:\n    threads: [1, "a"\n')
+    run = subprocess.run(
+        [sys.executable, "-m", "bisenet_ros.ros.segment_node", "--ros-args", *ros_args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    (line,) = [x for x in run.stderr.splitlines() if "error:" in x]
+    assert line.startswith("segment_node: error: ") and said in line, run.stderr
+    assert "segment.yaml" in line and "Traceback" not in run.stderr + run.stdout
+
+
 def test_fastdds_profile_applied_only_when_the_user_has_none(tmp_path, monkeypatch):
     import xml.etree.ElementTree as ET
 

@@ -10,6 +10,7 @@ frame in one batch and publishes the ``outputs``; ``diagnostics`` reports once a
 from __future__ import annotations
 
 import functools
+import re
 import sys
 import threading
 import time
@@ -20,7 +21,9 @@ import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
 from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
+from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
+from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
@@ -340,15 +343,30 @@ def _autostart(node: SegmentNode) -> bool:
     return node.trigger_configure() == success and node.trigger_activate() == success
 
 
+def _usage_error(error: Exception) -> int:
+    """A mistake on the command line or in a parameter file: one line, not a traceback."""
+    what = re.sub(r", at \S+:\d+", "", " ".join(str(error).split()))  # rcl's source lines
+    defaults = P.package_file("config", "segment.yaml")
+    print(f"segment_node: error: {what} (parameters and types: {defaults})", file=sys.stderr)
+    return 2
+
+
 def main(args: list[str] | None = None) -> int:
     """Entry point: ``segment_node --ros-args --params-file config/segment.yaml``."""
     transport_note = apply_default_profile()  # before rclpy creates the DDS participant
-    rclpy.init(
-        args=args if args is not None else sys.argv,
-        signal_handler_options=SignalHandlerOptions.NO,  # see process.py
-    )
+    try:
+        rclpy.init(
+            args=args if args is not None else sys.argv,
+            signal_handler_options=SignalHandlerOptions.NO,  # see process.py
+        )
+    except _rclpy.RCLError as error:  # malformed --ros-args, unreadable parameter file
+        return _usage_error(error)
     stop = process.stop_on_signals()
-    node = SegmentNode()
+    try:
+        node = SegmentNode()
+    except (InvalidParameterTypeException, InvalidParameterValueException) as error:
+        rclpy.try_shutdown()
+        return _usage_error(error)
     node.get_logger().info(transport_note)
     if node.get_parameter("autostart").value and not _autostart(node):
         node.get_logger().fatal("autostart failed (see above); exiting")
