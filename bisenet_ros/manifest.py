@@ -7,6 +7,7 @@ so training and runtime can never disagree on classes or normalisation.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
@@ -90,6 +91,10 @@ class Manifest:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def unknown_class_ids(self, ids: Iterable[int]) -> list[int]:
+        """Those of ``ids`` that are not class ids of this model."""
+        return [i for i in ids if not 0 <= i < self.num_classes]
+
     def validate(self) -> None:
         problems = []
         if not self.class_names:
@@ -104,7 +109,7 @@ class Manifest:
             problems.append("mean and std need three values each, std > 0")
         if self.channel_order not in ("rgb", "bgr"):
             problems.append(f"channel_order must be 'rgb' or 'bgr', not {self.channel_order!r}")
-        bad = [i for i in self.drivable_ids if not 0 <= i < self.num_classes]
+        bad = self.unknown_class_ids(self.drivable_ids)
         if bad:
             problems.append(f"drivable_ids {bad} are not class ids 0..{self.num_classes - 1}")
         if problems:

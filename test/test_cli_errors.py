@@ -84,6 +84,14 @@ def test_one_exact_error_line(workdir, capsys, args, line):
     assert sorted(p.name for p in workdir.iterdir()) == before  # no output folder, no file
 
 
+def test_drivable_classes_the_model_lacks(workdir, capsys, model_file):
+    """Checked against the loaded model's classes before any output is written."""
+    args = ["infer", str(model_file), "frame.jpg", "-o", "out", "--drivable-classes", "3", "300"]
+    line = error_line(capsys, args)
+    assert line == "bisenet infer: error: --drivable-classes [300]: the model's classes are 0 to 10"
+    assert not (workdir / "out").exists()
+
+
 @pytest.mark.parametrize(
     "args, start",
     [

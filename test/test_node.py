@@ -222,6 +222,9 @@ def test_runtime_parameters_apply_without_restart(probe, street_frames):
     assert not static.successful and "read at configure" in static.reason
     out_of_range = probe.set_parameters(NODE, {"overlay_alpha": 1.5})[0]
     assert not out_of_range.successful
+    for ids in ([11], [300], [-5], [-1, 3]):  # the model has classes 0 to 10
+        refused = probe.set_parameters(NODE, {"drivable_class_ids": ids})[0]
+        assert not refused.successful and "0 to 10" in refused.reason, (ids, refused.reason)
 
 
 def test_diagnostics(probe, model_backend, street_frames):

@@ -342,14 +342,16 @@ def test_camera_with_its_own_clock(ros_env, model_file, model_backend, tmp_path,
 # --- settings that cannot work ----------------------------------------------------------------
 
 
-def test_a_camera_name_that_is_no_topic_name_fails_configure_and_can_be_fixed(
+def test_settings_that_cannot_work_fail_configure_and_can_be_fixed(
     ros_env, model_file, model_backend, tmp_path, good_rgb
 ):
-    """cameras:=['front cam'] (a space): configure fails with one line naming the topic and
-    the parameters, no traceback; the node stays up, and once the name is fixed it runs."""
+    """cameras:=['front cam'] (a space), then a drivable class the model lacks: configure
+    fails with one line naming each, no traceback; the node stays up, and once they are
+    fixed it runs."""
     from conftest import probe_node
 
-    node = start_node(model_file, model_backend, tmp_path, cameras=["front cam"], autostart=False)
+    params = {"cameras": ["front cam"], "drivable_class_ids": [3, 11], "autostart": False}
+    node = start_node(model_file, model_backend, tmp_path, **params)
     try:
         with probe_node() as probe:
             assert probe.get_state(NODE) == "unconfigured", node.log()[-3000:]
@@ -357,9 +359,15 @@ def test_a_camera_name_that_is_no_topic_name_fails_configure_and_can_be_fixed(
             assert probe.get_state(NODE) == "unconfigured"
             assert "'front cam/image' is not a valid topic name" in node.log(), node.log()
             assert "check the cameras and image_topic parameters" in node.log()
-            assert "Traceback" not in node.log(), node.log()
 
             assert probe.set_parameters(NODE, {"cameras": ["front"]})[0].successful
+            assert not probe.change_state(NODE, "configure")
+            assert "drivable_class_ids [3, 11] are not class ids of the model (0 to 10)" in (
+                node.log()
+            ), node.log()
+            assert "Traceback" not in node.log(), node.log()
+
+            assert probe.set_parameters(NODE, {"drivable_class_ids": [3]})[0].successful
             assert probe.change_state(NODE, "configure"), node.log()[-3000:]
             assert probe.change_state(NODE, "activate"), node.log()[-3000:]
             camera = probe.camera("/front/image")

@@ -41,6 +41,10 @@ class _Outputs:
         )
         if "drivable" in options.save and not drivable.class_ids:
             raise ValueError("the manifest lists no drivable classes; pass --drivable-classes")
+        unknown = segmenter.manifest.unknown_class_ids(drivable.class_ids)
+        if unknown:
+            last = segmenter.manifest.num_classes - 1
+            raise ValueError(f"--drivable-classes {unknown}: the model's classes are 0 to {last}")
         self.settings = ViewSettings(drivable, overlay_alpha=options.alpha)
         self.wanted = set(options.save) | {"labels"}  # labels: the bag's planes
         if drivable.class_ids:

@@ -231,11 +231,30 @@ def ground_grid(values: dict) -> GroundGrid:
     )
 
 
-def refusal(name: str, value: object, configured: bool) -> str | None:
-    """Why a parameter change is refused now, or None if it is accepted."""
+def drivable_ids_problem(ids: list[int], manifest: Manifest) -> str | None:
+    """Why ``drivable_class_ids`` cannot name classes of the model, or None."""
+    ids = list(ids)
+    if ids == [-1] or (ids and not manifest.unknown_class_ids(ids)):
+        return None
+    return (
+        f"drivable_class_ids {ids} are not class ids of the model (0 to "
+        f"{manifest.num_classes - 1}): list its drivable classes, or [-1] for those its "
+        "manifest names"
+    )
+
+
+def refusal(name: str, value: object, manifest: Manifest | None) -> str | None:
+    """Why a parameter change is refused now, or None if it is accepted.
+
+    ``manifest``: the loaded model's, None while the node is unconfigured (configure checks
+    the class ids then).
+    """
+    configured = manifest is not None
     if name in SPECS and name not in DYNAMIC and configured:
         return (
             f"{name} is read at configure: deactivate and clean up the node, set it, then "
             "configure again (or restart)"
         )
+    if name == "drivable_class_ids" and configured:
+        return drivable_ids_problem(value, manifest)
     return check_choice(name, value)

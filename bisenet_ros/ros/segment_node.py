@@ -88,8 +88,9 @@ class SegmentNode(LifecycleNode):
         Accepted values are copied into ``_params`` here: our only on-set callback, and Humble
         has no post-set callback to do it afterwards.
         """
+        manifest = self._segmenter.manifest if self._configured else None
         for param in parameters:
-            refusal = P.refusal(param.name, param.value, self._configured)
+            refusal = P.refusal(param.name, param.value, manifest)
             if refusal:
                 return SetParametersResult(successful=False, reason=refusal)
         for param in parameters:
@@ -112,6 +113,12 @@ class SegmentNode(LifecycleNode):
             self._load_model()
         except Exception as error:  # any loader failure must leave the node unconfigured
             self.get_logger().error(f"cannot load the model: {error}")
+            return TransitionCallbackReturn.FAILURE
+        manifest = self._segmenter.manifest
+        problem = P.drivable_ids_problem(self._value("drivable_class_ids"), manifest)
+        if problem:
+            self.get_logger().error(problem)
+            self._release()
             return TransitionCallbackReturn.FAILURE
         for camera in cameras:
             self._create_publishers(camera)
