@@ -345,29 +345,34 @@ def test_camera_with_its_own_clock(ros_env, model_file, model_backend, tmp_path,
 def test_settings_that_cannot_work_fail_configure_and_can_be_fixed(
     ros_env, model_file, model_backend, tmp_path, good_rgb
 ):
-    """cameras:=['front cam'] (a space), then a drivable class the model lacks: configure
-    fails with one line naming each, no traceback; the node stays up, and once they are
-    fixed it runs."""
+    """Four mistakes in the parameter file: each configure fails with one line naming the
+    next one, no traceback; the node stays up, and once all are fixed it runs."""
     from conftest import probe_node
 
-    params = {"cameras": ["front cam"], "drivable_class_ids": [3, 11], "autostart": False}
+    params = {
+        "cameras": ["front cam", "front cam"],
+        "grid_resolution_m": 0.01,
+        "grid_width_m": 500.0,
+        "drivable_class_ids": [3, 11],
+        "autostart": False,
+    }
+    fixes = [  # (what the failed configure says, the fix)
+        ("cameras lists a namespace twice", {"cameras": ["front cam"]}),
+        ("the drivable grid would be 50000 x 2000 cells", {"grid_resolution_m": 0.1}),
+        ("'front cam/image' is not a valid topic name", {"cameras": ["front"]}),
+        ("drivable_class_ids [3, 11] are not class ids of the model (0 to 10)",
+         {"drivable_class_ids": [3]}),
+    ]  # fmt: skip
     node = start_node(model_file, model_backend, tmp_path, **params)
     try:
         with probe_node() as probe:
             assert probe.get_state(NODE) == "unconfigured", node.log()[-3000:]
-            assert not probe.change_state(NODE, "configure")
-            assert probe.get_state(NODE) == "unconfigured"
-            assert "'front cam/image' is not a valid topic name" in node.log(), node.log()
-            assert "check the cameras and image_topic parameters" in node.log()
-
-            assert probe.set_parameters(NODE, {"cameras": ["front"]})[0].successful
-            assert not probe.change_state(NODE, "configure")
-            assert "drivable_class_ids [3, 11] are not class ids of the model (0 to 10)" in (
-                node.log()
-            ), node.log()
+            for said, fix in fixes:
+                assert not probe.change_state(NODE, "configure")
+                assert probe.get_state(NODE) == "unconfigured"
+                assert said in node.log(), node.log()
+                assert probe.set_parameters(NODE, fix)[0].successful
             assert "Traceback" not in node.log(), node.log()
-
-            assert probe.set_parameters(NODE, {"drivable_class_ids": [3]})[0].successful
             assert probe.change_state(NODE, "configure"), node.log()[-3000:]
             assert probe.change_state(NODE, "activate"), node.log()[-3000:]
             camera = probe.camera("/front/image")

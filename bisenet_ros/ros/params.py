@@ -46,6 +46,8 @@ class Spec:
 
 
 _MIB_PIXELS = 1 << 20
+# ~/drivable_grid is projected every frame: 2 M cells take 0.4 s on one desktop core
+MAX_GRID_CELLS = 1 << 20
 SPECS: dict[str, Spec] = {
     "autostart": Spec(True, "configure and activate at start-up, like a plain node"),
     # model
@@ -199,8 +201,20 @@ def model_file(value: str) -> tuple[Path, str]:
 
 
 def first_problem(values: dict) -> str | None:
-    """Why the current values cannot be configured (a bad choice), or None."""
-    return next(filter(None, (check_choice(name, values[name]) for name in CHOICES)), None)
+    """Why the current values cannot be configured (a bad choice, a huge grid), or None."""
+    problems = (check_choice(name, values[name]) for name in SPECS)
+    return next(filter(None, (*problems, grid_problem(values))), None)
+
+
+def grid_problem(values: dict) -> str | None:
+    """Why the drivable grid is too big to project every frame, or None."""
+    rows, cols = ground_grid(values).shape
+    if rows * cols <= MAX_GRID_CELLS:
+        return None
+    return (
+        f"the drivable grid would be {rows} x {cols} cells, over {MAX_GRID_CELLS} (1024 x 1024): "
+        "raise grid_resolution_m or lower grid_width_m / grid_length_m"
+    )
 
 
 def view_settings(values: dict, manifest: Manifest) -> ViewSettings:
