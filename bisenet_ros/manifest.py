@@ -16,6 +16,7 @@ import yaml
 from . import atomic
 
 ONNX_METADATA_KEY = "bisenet_ros.manifest"
+MIN_INPUT_SIDE = 32  # the networks downsample 32x: a smaller input has no feature map left
 
 # Public class tables: (name, RGB colour).
 CITYSCAPES = [
@@ -103,8 +104,10 @@ class Manifest:
             problems.append(f"{len(self.palette)} palette colours for {self.num_classes} classes")
         if any(len(c) != 3 or not all(0 <= v <= 255 for v in c) for c in self.palette):
             problems.append("palette entries must be three values in 0..255")
-        if len(self.input_size) != 2 or min(self.input_size) < 32:
-            problems.append(f"input_size must be (height, width), each >= 32: {self.input_size}")
+        if len(self.input_size) != 2 or min(self.input_size) < MIN_INPUT_SIDE:
+            problems.append(
+                f"input_size must be (height, width), each >= {MIN_INPUT_SIDE}: {self.input_size}"
+            )
         if len(self.mean) != 3 or len(self.std) != 3 or min(self.std) <= 0:
             problems.append("mean and std need three values each, std > 0")
         if self.channel_order not in ("rgb", "bgr"):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..arguments import number, side
+
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     export = sub.add_parser("export", help="export a checkpoint for deployment")
@@ -15,7 +17,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", type=Path, help="ONNX file (default: ./<weights name>.onnx)")
     p.add_argument(
         "--size",
-        type=int,
+        type=side,
         nargs=2,
         metavar=("H", "W"),
         help="network input size (default: the manifest's)",
@@ -41,16 +43,16 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = targets.add_parser("fp16", help="fp16 ONNX graph (TensorRT fp16 builds, fp16 runtimes)")
     p.add_argument("model", type=Path, help="checkpoint or fp32 ONNX graph (with its manifest)")
-    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="for a checkpoint")
+    p.add_argument("--size", type=side, nargs=2, metavar=("H", "W"), help="for a checkpoint")
     p.add_argument("-o", "--output", type=Path, help="default: ./<model name>.fp16.onnx")
     p.set_defaults(run=run_fp16)
 
     p = targets.add_parser("int8", help="int8 Q/DQ ONNX graph (TensorRT and ONNX Runtime)")
     p.add_argument("model", type=Path, help="checkpoint or fp32 ONNX graph (with its manifest)")
     p.add_argument("--calibration", type=Path, required=True, help="folder of real frames")
-    p.add_argument("--images", type=int, default=32, help="calibration frames to use")
+    p.add_argument("--images", type=number(int, 1), default=32, help="calibration frames to use")
     p.add_argument("--method", choices=["minmax", "entropy", "percentile"], default="entropy")
-    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="for a checkpoint")
+    p.add_argument("--size", type=side, nargs=2, metavar=("H", "W"), help="for a checkpoint")
     p.add_argument("-o", "--output", type=Path, help="default: ./<model name>.int8.onnx")
     p.set_defaults(run=run_int8)
 
@@ -60,8 +62,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--calibration", type=Path, help="folder of real frames, to quantise an fp32 graph (int8)"
     )
-    p.add_argument("--max-batch", type=int, default=4)
-    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="for a checkpoint")
+    p.add_argument("--max-batch", type=number(int, 1), default=4)
+    p.add_argument("--size", type=side, nargs=2, metavar=("H", "W"), help="for a checkpoint")
     p.add_argument("--cache-dir", type=Path, help="default: ~/.cache/bisenet_ros")
     p.set_defaults(run=run_tensorrt)
 

@@ -18,7 +18,7 @@ import onnx
 import torch
 from torch import nn
 
-from ..manifest import Manifest, sidecar_path
+from ..manifest import MIN_INPUT_SIDE, Manifest, sidecar_path
 from ..models.labels import ids_and_confidence
 from ..onnx_metadata import set_manifest_metadata
 
@@ -64,7 +64,7 @@ def export_onnx(
     if manifest.num_classes > 255 and output == "ids":
         raise ValueError("uint8 ids hold at most 255 classes; export logits instead")
     height, width = input_size or manifest.input_size
-    if height < 32 or width < 32:
+    if height < MIN_INPUT_SIDE or width < MIN_INPUT_SIDE:
         raise ValueError(f"input size {height}x{width} is too small (the network downsamples 32x)")
     manifest = replace(manifest, input_size=(height, width))
 

@@ -7,21 +7,16 @@ import json
 import sys
 from pathlib import Path
 
+from ..arguments import number, size
 from ..preprocess import RESIZE_MODES
 from .backends import BACKENDS, PRECISIONS
 from .views import VIEWS
 
 
-def _size(text: str) -> tuple[int, int]:
-    try:
-        height, width = (int(v) for v in text.lower().split("x"))
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(f"size must be HxW, e.g. 512x1024: {text!r}") from error
-    return height, width
-
-
 def _model_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--threads", type=int, help="CPU threads (default: the runtime's choice)")
+    p.add_argument(
+        "--threads", type=number(int, 1, 256), help="CPU threads (default: the runtime's choice)"
+    )
     p.add_argument(
         "--calibration", type=Path, help="folder of frames for int8 calibration (not yet int8)"
     )
@@ -43,9 +38,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         default=["labels", "overlay"],
         help="images written per frame (default: labels overlay); none with --save alone",
     )
-    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity of the colour mask")
+    p.add_argument(
+        "--alpha",
+        type=number(float, 0.0, 1.0),
+        default=0.5,
+        help="overlay opacity of the colour mask",
+    )
     p.add_argument("--video", type=Path, help="also write an overlay video (e.g. out.mp4)")
-    p.add_argument("--fps", type=float, help="video frame rate (default: the input's, else 10)")
+    p.add_argument(
+        "--fps",
+        type=number(float, 0.1, 1000.0),
+        help="video frame rate (default: the input's, else 10)",
+    )
     p.add_argument("--drivable-classes", type=int, nargs="+", help="default: the manifest's")
     p.add_argument("--topic", help="rosbag2 image topic (default: the only one)")
     p.add_argument(
@@ -61,10 +65,10 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--backends", nargs="+", choices=BACKENDS[1:], default=list(BACKENDS[1:]))
     p.add_argument("--precisions", nargs="+", choices=PRECISIONS, default=list(PRECISIONS))
     p.add_argument("--cuda-graphs", action="store_true", help="add torch CUDA-graph configs")
-    p.add_argument("--sizes", nargs="+", type=_size, default=[(512, 1024), (1024, 2048)])
-    p.add_argument("--batches", nargs="+", type=int, default=[1, 4])
-    p.add_argument("--iterations", type=int, default=20)
-    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--sizes", nargs="+", type=size, default=[(512, 1024), (1024, 2048)])
+    p.add_argument("--batches", nargs="+", type=number(int, 1), default=[1, 4])
+    p.add_argument("--iterations", type=number(int, 1), default=20)
+    p.add_argument("--warmup", type=number(int, 0), default=3)
     p.add_argument("--json", type=Path, help="write the results here (default: bench.json)")
     _model_options(p)
     p.set_defaults(run=run_bench)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..arguments import number
+
 REPO_SHARED = Path(__file__).resolve().parents[3] / "shared"
 
 
@@ -36,14 +38,19 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     demo.add_argument("--backend", default="auto", help="auto picks the fastest backend present")
     demo.add_argument(
         "--frames",
-        type=int,
+        type=number(int, 1),
         default=300,
         help="frames to play (at most the 233 test frames; 300 = 10 s)",
     )
-    demo.add_argument("--rate", type=float, default=30.0, help="camera rate in Hz")
+    demo.add_argument(
+        "--rate", type=number(float, 0.1, 1000.0), default=30.0, help="camera rate in Hz"
+    )
     demo.add_argument("--output-dir", default="demo_output")
     demo.add_argument(
-        "--startup-timeout", type=float, default=300.0, help="seconds for model load/export"
+        "--startup-timeout",
+        type=number(float, 1.0),
+        default=300.0,
+        help="seconds for model load/export",
     )
     demo.set_defaults(run=run_demo)
 

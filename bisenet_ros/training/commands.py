@@ -8,6 +8,8 @@ import logging
 import sys
 from pathlib import Path
 
+from ..arguments import number, side
+
 log = logging.getLogger(__name__)
 
 
@@ -33,10 +35,16 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("evaluate", help="mIoU of a checkpoint on a dataset split")
     p.add_argument("checkpoint", help="model file (project format or a public layout)")
     _dataset_args(p, default_split="test")
-    p.add_argument("--scales", type=float, nargs="+", default=[1.0], help="multi-scale factors")
+    p.add_argument(
+        "--scales",
+        type=number(float, 0.25, 4.0),
+        nargs="+",
+        default=[1.0],
+        help="multi-scale factors",
+    )
     p.add_argument("--flip", action="store_true", help="also average horizontally flipped input")
     p.add_argument(
-        "--input-size", type=int, nargs=2, metavar=("H", "W"), help="default: the manifest's"
+        "--input-size", type=side, nargs=2, metavar=("H", "W"), help="default: the manifest's"
     )
     p.add_argument("--device", default="cuda" if _cuda() else "cpu")
     p.add_argument("--json", type=Path, help="write metrics and confusion matrix here")

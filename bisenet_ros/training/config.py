@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from ..manifest import COINCHEUNG_MEAN, COINCHEUNG_STD
+from ..manifest import COINCHEUNG_MEAN, COINCHEUNG_STD, MIN_INPUT_SIDE
 
 DEFAULTS: dict = {
     "model": {
@@ -136,8 +136,8 @@ def validate(config: dict) -> None:
         problems.append("train.batch_size and train.max_iter must be positive")
     if train["warmup_iters"] > train["max_iter"]:
         problems.append("train.warmup_iters must not exceed train.max_iter")
-    if len(augment["crop_size"]) != 2 or min(augment["crop_size"]) < 32:
-        problems.append("augment.crop_size must be (height, width), each >= 32")
+    if len(augment["crop_size"]) != 2 or min(augment["crop_size"]) < MIN_INPUT_SIDE:
+        problems.append(f"augment.crop_size must be (height, width), each >= {MIN_INPUT_SIDE}")
     low, high = augment["scale_range"]
     if not 0 < low <= high:
         problems.append("augment.scale_range must be (low, high) with 0 < low <= high")
