@@ -101,6 +101,20 @@ def test_drivable_classes_the_model_lacks(workdir, capsys, model_file):
          "bisenet train: error: broken.yaml is not valid YAML: while parsing a flow sequence"),
         (["train", "--config", "ok.yaml", "--resume", "run/last.pt"],
          "bisenet train: error: cannot read run/last.pt as a PyTorch checkpoint"),
+        (["train", "--config", "ok.yaml", "train.lr=O.01"],
+         "bisenet train: error: train.lr must be a number, not 'O.01'"),
+        (["train", "--config", "ok.yaml", "train.channels_last=maybe"],
+         "bisenet train: error: train.channels_last must be true or false, not 'maybe'"),
+        (["train", "--config", "ok.yaml", "augment.crop_size=[a, 64]"],
+         "bisenet train: error: augment.crop_size must be a list of integers, not ['a', 64]"),
+        (["train", "--config", "ok.yaml", "train.batch_size=1"],
+         "bisenet train: error: invalid training config: train.batch_size must be at least 2 per "
+         "process"),
+        (["train", "--config", "ok.yaml", "eval.scales=[0]", "loss.ohem_thresh=2"],
+         "bisenet train: error: invalid training config: loss.ohem_thresh must be above 0 and at "
+         "most 1, or null, not 2; eval.scales must be factors from 0.25 to 4, not [0]"),
+        (["train", "--config", "ok.yaml", "loss.class_weights=[1, 2]"],
+         "bisenet train: error: loss.class_weights lists 2 weights for the dataset's 11 classes"),
     ],
 )  # fmt: skip
 def test_one_error_line_starting_with(workdir, capsys, args, start):

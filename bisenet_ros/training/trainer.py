@@ -34,6 +34,7 @@ from ..models.checkpoint import (
     small_classifiers,
 )
 from . import distributed
+from .config import ConfigError
 from .datasets import ClassTable, build_dataset
 from .evaluation import evaluate
 from .losses import BoosterLoss, OhemCrossEntropy
@@ -189,6 +190,12 @@ class Trainer:
             self.model = nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
 
         loss_cfg = config["loss"]
+        weights = loss_cfg["class_weights"]
+        if weights is not None and len(weights) != self.manifest.num_classes:
+            raise ConfigError(
+                f"loss.class_weights lists {len(weights)} weights for the dataset's "
+                f"{self.manifest.num_classes} classes ({', '.join(self.manifest.class_names)})"
+            )
         criterion = OhemCrossEntropy(
             loss_cfg["ohem_thresh"], loss_cfg["min_kept_ratio"], loss_cfg["class_weights"]
         )
