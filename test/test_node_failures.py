@@ -345,11 +345,14 @@ def test_camera_with_its_own_clock(ros_env, model_file, model_backend, tmp_path,
 def test_settings_that_cannot_work_fail_configure_and_can_be_fixed(
     ros_env, model_file, model_backend, tmp_path, good_rgb
 ):
-    """Four mistakes in the parameter file: each configure fails with one line naming the
-    next one, no traceback; the node stays up, and once all are fixed it runs."""
+    """Mistakes in the parameter file. Misspelt names (which rclpy ignores silently) are
+    named with the right one at start; then each configure fails with one line naming the
+    next mistake, no traceback; the node stays up, and once all are fixed it runs."""
     from conftest import probe_node
 
     params = {
+        "thread": 1,
+        "model_paht": str(model_file),
         "cameras": ["front cam", "front cam"],
         "grid_resolution_m": 0.01,
         "grid_width_m": 500.0,
@@ -367,6 +370,9 @@ def test_settings_that_cannot_work_fail_configure_and_can_be_fixed(
     try:
         with probe_node() as probe:
             assert probe.get_state(NODE) == "unconfigured", node.log()[-3000:]
+            for typo, name in (("model_paht", "model_path"), ("thread", "threads")):
+                said = f"{typo} is not a segment_node parameter and is ignored; did you mean"
+                assert f"{said} {name}?" in node.log(), node.log()
             for said, fix in fixes:
                 assert not probe.change_state(NODE, "configure")
                 assert probe.get_state(NODE) == "unconfigured"

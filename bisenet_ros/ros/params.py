@@ -7,6 +7,7 @@ configure) and are rejected with a reason otherwise.
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,6 +199,13 @@ def model_file(value: str) -> tuple[Path, str]:
     if not path.is_file():
         raise FileNotFoundError(f"{which} {path} does not exist; set model_path")
     return path, which
+
+
+def unknown_parameter(name: str) -> str:
+    """What to tell a user who set ``name``, which the node does not have."""
+    close = difflib.get_close_matches(name, SPECS, n=1)
+    hint = f"did you mean {close[0]}?" if close else "config/segment.yaml lists them all"
+    return f"{name} is not a segment_node parameter and is ignored; {hint}"
 
 
 def first_problem(values: dict) -> str | None:

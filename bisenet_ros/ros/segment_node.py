@@ -62,6 +62,11 @@ class SegmentNode(LifecycleNode):
         super().__init__("segment_node", **kwargs)
         for name, spec in P.SPECS.items():
             self.declare_parameter(name, spec.default, P.descriptor(name, spec))
+        # rclpy ignores a set name the node does not declare without a word, so a typo in a
+        # parameter file would silently keep the default. (_parameter_overrides holds this
+        # node's values from every parameter file and -p; rclpy has no public accessor.)
+        for name in sorted(n for n in self._parameter_overrides if not self.has_parameter(n)):
+            self.get_logger().warning(P.unknown_parameter(name))
         # the worker reads parameters every frame: a dict lookup, not get_parameter()
         self._params = {name: self.get_parameter(name).value for name in P.SPECS}
         self.add_on_set_parameters_callback(self._on_set_parameters)
