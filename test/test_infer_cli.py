@@ -112,6 +112,48 @@ def test_infer_on_rosbag2_writes_readable_bag(tmp_path, frames, model_file, stor
     assert np.array_equal(cv2.imread(str(written[0]), cv2.IMREAD_UNCHANGED), labels[0])
 
 
+@pytest.mark.parametrize("storage", [StoragePlugin.MCAP, StoragePlugin.SQLITE3])
+def test_a_bag_without_metadata_reads_from_its_storage_file(
+    tmp_path, frames, model_file, storage, capsys
+):
+    """A recording cut off before it closed has no metadata.yaml: the folder is one error line
+    naming `ros2 bag reindex`, its storage file alone is segmented and copied."""
+    source = tmp_path / "drive"
+    write_bag(source, frames[:2], storage)
+    (source / "metadata.yaml").unlink()
+    (file,) = [f for f in source.iterdir()]
+    common = ["--save", "labels", "--cache-dir", str(tmp_path / "cache")]
+
+    assert main(["infer", str(model_file), str(source), "-o", str(tmp_path / "o1"), *common]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"{source} holds rosbag2 storage ({file.name}) but no metadata.yaml" in line, line
+    assert f"ros2 bag reindex {source}" in line and not (tmp_path / "o1").exists()
+
+    copy = tmp_path / "copy"
+    out = tmp_path / "o2"
+    assert main(["infer", str(model_file), str(file), "-o", str(out), "--output-bag", str(copy),
+                 *common]) == 0  # fmt: skip
+    assert len(list(out.glob("*_labels.png"))) == 2
+    with Reader(copy) as reader:
+        topics = {c.topic: c.msgcount for c in reader.connections}
+    assert topics == {TOPIC: 2, "/notes": 2, f"{TOPIC}/labels": 2, f"{TOPIC}/drivable": 2}
+
+
+@pytest.mark.parametrize("storage", [StoragePlugin.MCAP, StoragePlugin.SQLITE3])
+def test_a_damaged_bag_is_one_error_line(tmp_path, frames, model_file, storage, capsys):
+    source = tmp_path / "drive"
+    write_bag(source, frames[:2], storage)
+    (file,) = [f for f in source.iterdir() if f.suffix in (".mcap", ".db3")]
+    with open(file, "r+b") as f:
+        f.truncate(file.stat().st_size // 2)
+    out = tmp_path / "out"
+    assert main(["infer", str(model_file), str(source), "-o", str(out)]) == 1
+    (line,) = capsys.readouterr().err.strip().splitlines()  # one line, no traceback
+    assert line.startswith(f"bisenet infer: error: cannot read the rosbag2 {source}: "), line
+    assert line.endswith("(is it damaged, or a recording cut off before it closed?)"), line
+    assert not out.exists()
+
+
 def test_infer_on_folder_and_video(tmp_path, frames, model_file):
     folder, out = tmp_path / "frames", tmp_path / "out"
     folder.mkdir()

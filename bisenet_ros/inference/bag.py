@@ -6,13 +6,13 @@ and the labels written back as new topics beside the originals.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import cv2
 import numpy as np
-from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 IMAGE = "sensor_msgs/msg/Image"
@@ -32,19 +32,54 @@ ENCODINGS = {
 TYPESTORE = get_typestore(Stores.LATEST)
 
 
+STORAGE_SUFFIXES = (".db3", ".mcap")
+
+
+def _is_storage(path: Path) -> bool:
+    return path.is_file() and path.suffix in STORAGE_SUFFIXES
+
+
 def bag_path(path: str | Path) -> Path:
-    """The bag directory for a bag directory or one of its storage files."""
+    """What to open for a bag directory or one of its storage files: the directory where it
+    has a metadata.yaml (which lists every split file), else the storage file alone."""
     path = Path(path)
-    return path.parent if path.is_file() and path.suffix in (".db3", ".mcap") else path
+    return path.parent if _is_storage(path) and is_bag(path.parent) else path
 
 
 def is_bag(path: str | Path) -> bool:
-    return (bag_path(path) / "metadata.yaml").is_file()
+    path = Path(path)
+    return (path / "metadata.yaml").is_file() or _is_storage(path)
+
+
+def check_metadata(path: str | Path) -> None:
+    """ValueError if the folder ``path`` holds rosbag2 storage files but no metadata.yaml, as
+    a recording cut off before it closed (it would otherwise look like an empty folder)."""
+    path = Path(path)
+    storage = sorted(f.name for f in path.glob("*") if _is_storage(f)) if path.is_dir() else []
+    if storage and not is_bag(path):
+        raise ValueError(
+            f"{path} holds rosbag2 storage ({', '.join(storage)}) but no metadata.yaml (a "
+            "recording cut off before it closed has none): give one of its storage files as "
+            f"the input, or write it with `ros2 bag reindex {path}`"
+        )
+
+
+@contextmanager
+def _reading(path: str | Path) -> Iterator[Reader]:
+    """rosbags' Reader on the bag; a damaged bag is a ValueError that says so."""
+    try:
+        with Reader(bag_path(path)) as reader:
+            yield reader
+    except ReaderError as error:
+        raise ValueError(
+            f"cannot read the rosbag2 {bag_path(path)}: {error} (is it damaged, or a "
+            "recording cut off before it closed?)"
+        ) from error
 
 
 def image_topics(path: str | Path) -> dict[str, str]:
     """Image topics of a bag: topic -> message type."""
-    with Reader(bag_path(path)) as reader:
+    with _reading(path) as reader:
         return {c.topic: c.msgtype for c in reader.connections if c.msgtype in (IMAGE, COMPRESSED)}
 
 
@@ -93,7 +128,7 @@ def image_message(header: object, plane: np.ndarray, encoding: str) -> object:
 
 
 def count_messages(path: str | Path, topic: str) -> int:
-    with Reader(bag_path(path)) as reader:
+    with _reading(path) as reader:
         return sum(c.msgcount for c in reader.connections if c.topic == topic)
 
 
@@ -117,7 +152,7 @@ def segment_bag(
     if storage not in STORAGES:
         raise ValueError(f"storage must be one of {sorted(STORAGES)}, not {storage!r}")
     done = 0
-    with Reader(bag_path(source)) as reader, ExitStack() as stack:
+    with _reading(source) as reader, ExitStack() as stack:
         writer = None
         if output is not None:
             writer = Writer(Path(output), version=9, storage_plugin=STORAGES[storage])
@@ -144,13 +179,22 @@ def segment_bag(
 
 
 def _copy_connection(writer: Writer, c: object) -> object:
-    """The same topic, type, definition and QoS in ``writer``."""
-    return writer.add_connection(
-        c.topic,
-        c.msgtype,
-        msgdef=c.msgdef.data if c.msgdef else None,
-        rihs01=c.digest if c.msgdef else None,
-        typestore=None if c.msgdef else TYPESTORE,
-        serialization_format=c.ext.serialization_format,
-        offered_qos_profiles=c.ext.offered_qos_profiles,
-    )
+    """The same topic, type, definition and QoS in ``writer``. The bag's own definition and
+    hash where it has both; a storage file read without its metadata.yaml has no hash, and
+    then the typestore's standard types supply them."""
+    own = bool(c.msgdef and c.digest)
+    try:
+        return writer.add_connection(
+            c.topic,
+            c.msgtype,
+            msgdef=c.msgdef.data if own else None,
+            rihs01=c.digest if own else None,
+            typestore=None if own else TYPESTORE,
+            serialization_format=c.ext.serialization_format,
+            offered_qos_profiles=c.ext.offered_qos_profiles,
+        )
+    except KeyError:
+        raise ValueError(
+            f"cannot copy {c.topic} ({c.msgtype}) into the output bag: its type hash is not in "
+            "the input, which has no metadata.yaml, and the type is not a standard one"
+        ) from None

@@ -94,6 +94,7 @@ def check_source(source: Path, options: InferOptions) -> None:
     model loads, so that a typo costs no loading time and creates no output folder."""
     if not source.exists():
         raise FileNotFoundError(f"input {source} does not exist")
+    bag.check_metadata(source)
     if bag.is_bag(source):
         bag.choose_topic(source, options.topic)
         return
