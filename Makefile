@@ -87,7 +87,9 @@ $(BUILT): $(INSTALLED) $(FILELIST) CMakeLists.txt $(wildcard cmake/*.cmake) pack
 	@mkdir -p $(LOG)
 	@# links left behind by files that were removed or renamed
 	@if [ -d $(INSTALL)/bisenet_ros ]; then find $(INSTALL)/bisenet_ros -xtype l -delete; fi
-	source $(VENV)/bin/activate && AMENT_PREFIX_PATH=$$VIRTUAL_ENV CMAKE_PREFIX_PATH=$$VIRTUAL_ENV \
+	@# unset: from a shell where another distribution's env.bash is sourced, colcon would chain
+	@# that install into this one's setup.bash (and its Python path into the build)
+	source $(VENV)/bin/activate && unset COLCON_PREFIX_PATH PYTHONPATH && AMENT_PREFIX_PATH=$$VIRTUAL_ENV CMAKE_PREFIX_PATH=$$VIRTUAL_ENV \
 		colcon $(COLCON_DIRS) build $(COLCON_BUILD_DIRS) --base-paths . --symlink-install \
 		--event-handlers console_cohesion- \
 		--cmake-args -DPython3_EXECUTABLE=$$VIRTUAL_ENV/bin/python -DBUILD_TESTING=OFF > $(LOG)/colcon.txt 2>&1 \
@@ -105,7 +107,7 @@ $(ROS2_TOOLS_DONE): $(BUILT) requirements-ros2-tools.txt
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements-ros2-tools.txt
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation \
 		$(addprefix $(BUILD)/ros2_tools/,$(ROS2_TOOLS_PACKAGES))
-	source $(VENV)/bin/activate && AMENT_PREFIX_PATH=$$VIRTUAL_ENV CMAKE_PREFIX_PATH=$$VIRTUAL_ENV \
+	source $(VENV)/bin/activate && unset COLCON_PREFIX_PATH PYTHONPATH && AMENT_PREFIX_PATH=$$VIRTUAL_ENV CMAKE_PREFIX_PATH=$$VIRTUAL_ENV \
 		colcon $(COLCON_DIRS) build $(COLCON_BUILD_DIRS) --base-paths $(BUILD)/ros2_tools/rcl_interfaces \
 		--event-handlers console_cohesion- --cmake-args -DPython3_EXECUTABLE=$$VIRTUAL_ENV/bin/python \
 		-DBUILD_TESTING=OFF -DCMAKE_PROJECT_INCLUDE=$(CURDIR)/cmake/defer_wheel_include_fix.cmake \
