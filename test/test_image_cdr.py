@@ -11,8 +11,9 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
+from bisenet_ros.inference.image_decoding import ImageError
 from bisenet_ros.ros.image_cdr import parse_image, serialize_image
-from bisenet_ros.ros.image_conversion import ImageError, array_to_image
+from bisenet_ros.ros.image_conversion import array_to_image
 
 RNG = np.random.default_rng(0)
 # frame_id lengths 0..5 and odd image sizes move every later field across alignment cases

@@ -10,14 +10,14 @@ pytest.importorskip("sensor_msgs")
 
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
-from bisenet_ros.inference.views import as_rgb
-from bisenet_ros.ros.image_conversion import (  # noqa: E402
+from bisenet_ros.inference.image_decoding import (  # noqa: E402
     ImageError,
-    array_to_image,
     compressed_size,
     compressed_to_array,
     image_to_array,
 )
+from bisenet_ros.inference.views import as_rgb
+from bisenet_ros.ros.image_conversion import array_to_image  # noqa: E402
 
 BAYER_OFFSETS = {  # (row, col) of R and B in the 2x2 tile
     "bayer_rggb8": ((0, 0), (1, 1)),

@@ -244,3 +244,85 @@ def test_ordinary_mistakes_are_one_error_line(tmp_path, args, says):
     if args[0] != "infer" and importlib.util.find_spec("torch") is None:
         says = "needs torch"  # training and export need PyTorch (the jazzy-py310 leg has none)
     assert line.startswith(f"bisenet {args[0]}: error: ") and says in line, line
+
+
+# --- frames that cannot be read --------------------------------------------------------------
+
+
+def test_unreadable_files_are_named_skipped_and_counted(tmp_path, frames, model_file, caplog):
+    """A truncated JPEG (OpenCV alone would return it half grey) and a file that is no image,
+    among good ones: the good ones are segmented, the others named once and counted."""
+    folder, out = tmp_path / "frames", tmp_path / "out"
+    folder.mkdir()
+    (_, first), (_, second) = frames[:2]
+    cv2.imwrite(str(folder / "a_good.jpg"), first)
+    jpeg = cv2.imencode(".jpg", second)[1].tobytes()
+    (folder / "b_truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (folder / "c_notes.png").write_text("not an image")
+    cv2.imwrite(str(folder / "d_good.png"), second)
+    command = ["infer", str(model_file), str(folder), "-o", str(out), "--save", "labels"]
+    assert main(command) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["a_good_labels.png", "d_good_labels.png"]
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any(w.startswith("skipped b_truncated: ") and "(corrupt;" in w for w in warnings)
+    assert warnings[-1] == f"skipped 2 unreadable frames of {folder} (corrupt 2)", warnings
+
+
+def test_a_bag_is_decoded_as_the_node_decodes_and_bad_messages_are_skipped(
+    tmp_path, frames, model_file, caplog
+):
+    """bgr8 and yuv422 frames (a camera's own format, which the node reads) are segmented as
+    the node would; an unsupported encoding and a wrong data length are skipped and counted,
+    and the copy of the bag still holds every original message."""
+    from test_image_conversion import encode
+
+    from bisenet_ros.inference.image_decoding import image_to_array
+
+    rgb = cv2.cvtColor(frames[0][1], cv2.COLOR_BGR2RGB)
+    Image = TYPES.types["sensor_msgs/msg/Image"]
+    Header, Time = TYPES.types["std_msgs/msg/Header"], TYPES.types["builtin_interfaces/msg/Time"]
+
+    def message(encoding: str, i: int, cut: int = 0):
+        ros = encode(rgb, encoding)
+        data = np.frombuffer(bytes(ros.data), np.uint8)
+        header = Header(stamp=Time(sec=1_700_000_000 + i, nanosec=0), frame_id="cam")
+        msg = Image(header=header, height=ros.height, width=ros.width, encoding=ros.encoding,
+                    is_bigendian=0, step=ros.step, data=data[: len(data) - cut])  # fmt: skip
+        return ros, msg
+
+    sent = [message("bgr8", 0), message("yuv422", 1), message("mono8", 2),
+            message("bgr8", 3, cut=100), message("bgr8", 4)]  # fmt: skip
+    sent[2][1].encoding = "32FC1"  # a depth image on the camera topic
+    source, copy = tmp_path / "drive", tmp_path / "copy"
+    with Writer(source, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        connection = writer.add_connection(TOPIC, Image.__msgtype__, typestore=TYPES)
+        for _, msg in sent:
+            stamp = msg.header.stamp.sec * 10**9
+            writer.write(connection, stamp, TYPES.serialize_cdr(msg, Image.__msgtype__))
+
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    command = ["infer", str(model_file), str(source), "-o", str(out), "--save", "labels",
+               "--output-bag", str(copy), "--backend", "onnxruntime",
+               "--cache-dir", str(cache)]  # fmt: skip
+    assert main(command) == 0
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert any("unsupported encoding '32FC1'" in w and "(encoding;" in w for w in warnings)
+    assert any("(data_length;" in w for w in warnings), warnings
+    assert warnings[-1] == f"skipped 2 unreadable frames of {source} (encoding 1, data_length 1)"
+
+    segmenter = Segmenter.from_file(model_file, backend="onnxruntime", cache_dir=cache)
+    with Reader(copy) as reader:
+        assert {c.topic: c.msgcount for c in reader.connections} == {
+            TOPIC: 5,
+            f"{TOPIC}/labels": 3,
+            f"{TOPIC}/drivable": 3,
+        }
+        labels = {}
+        for connection, _, raw in reader.messages():
+            if connection.topic == f"{TOPIC}/labels":
+                msg = TYPES.deserialize_cdr(raw, connection.msgtype)
+                labels[msg.header.stamp.sec] = msg.data.reshape(msg.height, msg.width)
+    for ros, msg in (sent[0], sent[1], sent[4]):
+        image, order = image_to_array(ros)
+        (expected,) = segmenter.segment(image, channel_order=order)
+        assert np.array_equal(labels[msg.header.stamp.sec], expected.ids), msg.encoding

@@ -8,27 +8,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
+from functools import partial
 from pathlib import Path
 
-import cv2
 import numpy as np
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
+from .image_decoding import compressed_to_array, image_to_array
+
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
-# encoding -> (channels, conversion to RGB or None)
-ENCODINGS = {
-    "rgb8": (3, None),
-    "bgr8": (3, cv2.COLOR_BGR2RGB),
-    "rgba8": (4, cv2.COLOR_RGBA2RGB),
-    "bgra8": (4, cv2.COLOR_BGRA2RGB),
-    "mono8": (1, None),
-    "8UC1": (1, None),
-    "8UC3": (3, cv2.COLOR_BGR2RGB),
-}
-
 TYPESTORE = get_typestore(Stores.LATEST)
 
 
@@ -95,21 +86,10 @@ def choose_topic(path: str | Path, topic: str | None) -> str:
     return next(iter(topics))
 
 
-def message_image(msg: object, msgtype: str) -> np.ndarray:
-    """An Image or CompressedImage message as an HxWx3 RGB (or HxW grey) uint8 array."""
-    if msgtype == COMPRESSED:
-        image = cv2.imdecode(np.frombuffer(msg.data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            raise ValueError(f"cannot decode a {msg.format!r} CompressedImage")
-        return image if image.ndim == 2 else cv2.cvtColor(image[:, :, :3], cv2.COLOR_BGR2RGB)
-    if msg.encoding not in ENCODINGS:
-        raise ValueError(f"unsupported encoding {msg.encoding!r}; supported: {list(ENCODINGS)}")
-    channels, conversion = ENCODINGS[msg.encoding]
-    rows = np.frombuffer(msg.data, np.uint8).reshape(msg.height, msg.step)
-    image = rows[:, : msg.width * channels].reshape(msg.height, msg.width, channels)
-    if channels == 1:
-        return image[:, :, 0]
-    return cv2.cvtColor(image, conversion) if conversion is not None else image
+def message_image(msg: object, msgtype: str) -> tuple[np.ndarray, str]:
+    """An Image or CompressedImage message as (array, channel order), decoded exactly as the
+    node decodes a live frame; ImageError if it cannot be used."""
+    return compressed_to_array(msg) if msgtype == COMPRESSED else image_to_array(msg)
 
 
 def image_message(header: object, plane: np.ndarray, encoding: str) -> object:
@@ -132,8 +112,9 @@ def count_messages(path: str | Path, topic: str) -> int:
         return sum(c.msgcount for c in reader.connections if c.topic == topic)
 
 
-# process(timestamp ns, header, RGB image) -> {topic: (plane, encoding)} to add to the copy
-Process = Callable[[int, object, np.ndarray], dict[str, tuple[np.ndarray, str]]]
+# process(timestamp ns, header, decode) -> {topic: (plane, encoding)} to add to the copy;
+# decode() gives the image as (array, channel order) or raises ImageError
+Process = Callable[[int, object, Callable[[], tuple[np.ndarray, str]]], dict]
 
 
 def segment_bag(
@@ -142,8 +123,8 @@ def segment_bag(
     process: Process,
     output: str | Path | None = None,
     storage: str = "mcap",
-) -> int:
-    """Run ``process`` on every image of ``topic``; returns how many ran.
+) -> None:
+    """Run ``process`` on every image of ``topic``.
 
     With ``output``, writes a new bag holding every message of ``source`` and, right after
     each image, the planes ``process`` returned, as ``sensor_msgs/Image`` with the image's
@@ -151,7 +132,6 @@ def segment_bag(
     """
     if storage not in STORAGES:
         raise ValueError(f"storage must be one of {sorted(STORAGES)}, not {storage!r}")
-    done = 0
     with _reading(source) as reader, ExitStack() as stack:
         writer = None
         if output is not None:
@@ -168,14 +148,12 @@ def segment_bag(
             if connection.topic != topic:
                 continue
             msg = TYPESTORE.deserialize_cdr(raw, connection.msgtype)
-            planes = process(timestamp, msg.header, message_image(msg, connection.msgtype))
-            done += 1
+            planes = process(timestamp, msg.header, partial(message_image, msg, connection.msgtype))
             for name, (plane, encoding) in planes.items() if writer else ():
                 if name not in added:
                     added[name] = writer.add_connection(name, IMAGE, typestore=TYPESTORE)
                 data = TYPESTORE.serialize_cdr(image_message(msg.header, plane, encoding), IMAGE)
                 writer.write(added[name], timestamp, data)
-    return done
 
 
 def _copy_connection(writer: Writer, c: object) -> object:

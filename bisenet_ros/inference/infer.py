@@ -3,6 +3,8 @@ an overlay video and optionally a copy of the bag with label topics."""
 
 from __future__ import annotations
 
+import logging
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,8 +14,11 @@ from tqdm import tqdm
 
 from . import bag, sources
 from .drivable import DrivableConfig
+from .image_decoding import ImageError
 from .segmenter import Segmenter
 from .views import ViewSettings, render
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -55,11 +60,13 @@ class _Outputs:
         self.size: tuple[int, int] | None = None
         folder.mkdir(parents=True, exist_ok=True)
 
-    def __call__(self, name: str, image: np.ndarray, fps: float | None) -> dict[str, tuple]:
+    def __call__(
+        self, name: str, image: np.ndarray, order: str, fps: float | None
+    ) -> dict[str, tuple]:
         want_conf = "confidence" in self.options.save
-        (result,) = self.segmenter.segment(image, channel_order="rgb", confidence=want_conf)
+        (result,) = self.segmenter.segment(image, channel_order=order, confidence=want_conf)
         palette = self.segmenter.manifest.palette
-        views = render(result, image, "rgb", palette, self.settings, self.wanted)
+        views = render(result, image, order, palette, self.settings, self.wanted)
         for kind in self.options.save:
             picture = views[kind]
             if picture.ndim == 3:
@@ -103,33 +110,82 @@ def check_source(source: Path, options: InferOptions) -> None:
     sources.frames(source)  # lists a folder, opens a video: nothing is decoded yet
 
 
+class _Unreadable:
+    """Frames that cannot be decoded: skipped and counted by reason, the first of each reason
+    logged with its name, so one bad file or message does not end the run."""
+
+    def __init__(self) -> None:
+        self.counts: Counter = Counter()
+
+    def note(self, name: str, error: ImageError) -> None:
+        if not self.counts[error.reason]:
+            detail, reason = error.detail, error.reason
+            log.warning("skipped %s: %s (%s; more of these are only counted)", name, detail, reason)
+        self.counts[error.reason] += 1
+
+    def summary(self, source: Path, segmented: int) -> None:
+        """Log how many were skipped; ValueError if nothing could be read at all."""
+        skipped = sum(self.counts.values())
+        reasons = ", ".join(f"{reason} {n}" for reason, n in self.counts.most_common())
+        if skipped and not segmented:
+            raise ValueError(f"no frame of {source} could be read ({reasons}); see above")
+        if skipped:
+            log.warning("skipped %d unreadable frames of %s (%s)", skipped, source, reasons)
+
+
 def infer(segmenter: Segmenter, source: Path, output: Path, options: InferOptions) -> int:
-    """Segment every frame of ``source`` into ``output``; returns the number of frames."""
+    """Segment every readable frame of ``source`` into ``output``; returns how many."""
     check_source(source, options)
     outputs = _Outputs(segmenter, output, options)
+    unreadable = _Unreadable()
     try:
-        if bag.is_bag(source):
-            return _infer_bag(source, outputs, options)
-        count, fps, frames = sources.frames(source)
-        for name, image in tqdm(frames, total=count, unit="frame", disable=count < 2):
-            outputs(name, image, fps)
-        return count
+        run = _infer_bag if bag.is_bag(source) else _infer_files
+        segmented = run(source, outputs, options, unreadable)
     finally:
         outputs.close()
+    unreadable.summary(source, segmented)
+    return segmented
 
 
-def _infer_bag(source: Path, outputs: _Outputs, options: InferOptions) -> int:
+def _infer_files(
+    source: Path, outputs: _Outputs, options: InferOptions, unreadable: _Unreadable
+) -> int:
+    count, fps, frames = sources.frames(source)
+    segmented = 0
+    for name, decode in tqdm(frames, total=count, unit="frame", disable=count < 2):
+        try:
+            image, order = decode()
+        except ImageError as error:
+            unreadable.note(name, error)
+            continue
+        outputs(name, image, order, fps)
+        segmented += 1
+    return segmented
+
+
+def _infer_bag(
+    source: Path, outputs: _Outputs, options: InferOptions, unreadable: _Unreadable
+) -> int:
     topic = bag.choose_topic(source, options.topic)
     total = bag.count_messages(source, topic)
     progress = tqdm(total=total, unit="msg", disable=total < 2)
     base = topic.rstrip("/")
+    segmented = 0
 
-    def process(timestamp: int, header: object, image: np.ndarray) -> dict:
-        planes = outputs(str(timestamp), image, None)
+    def process(timestamp: int, header: object, decode: sources.Decode) -> dict:
+        nonlocal segmented
         progress.update()
+        try:
+            image, order = decode()
+        except ImageError as error:
+            unreadable.note(f"the {topic} message at {timestamp} ns", error)
+            return {}
+        planes = outputs(str(timestamp), image, order, None)
+        segmented += 1
         return {f"{base}/{name}": plane for name, plane in planes.items()}
 
     try:
-        return bag.segment_bag(source, topic, process, options.output_bag, options.bag_storage)
+        bag.segment_bag(source, topic, process, options.output_bag, options.bag_storage)
     finally:
         progress.close()
+    return segmented

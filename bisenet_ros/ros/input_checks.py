@@ -15,9 +15,10 @@ from __future__ import annotations
 
 from sensor_msgs.msg import CompressedImage
 
+from bisenet_ros.inference.image_decoding import check_compressed, check_raw
+
 from .camera import Problem
 from .image_cdr import RawImage, parse_image
-from .image_conversion import check_compressed, check_raw
 
 OWN_CLOCK_FIX = "max_input_age_ms:=0 (or synchronise the camera's clock: chrony, PTP)"
 
