@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 from sensor_msgs.msg import CompressedImage
 
-from bisenet_ros.inference.image_decoding import compressed_to_array
+from bisenet_ros.image_decoding import compressed_to_array
 
 
 def median_ms(decode, messages: list, passes: int) -> float:

@@ -146,6 +146,8 @@ def test_check_dataset_reports_planted_errors_by_file(frames, tmp_path, capsys):
     (ann / frames[2][1].name).unlink()
     orphan = ann / "orphan.png"
     cv2.imwrite(str(orphan), raw_label(frames[2][1]))
+    truncated = tmp_path / "img" / frames[0][0].name  # OpenCV reads it, half grey
+    truncated.write_bytes(truncated.read_bytes()[:20000])
 
     report = check_dataset("custom", tmp_path, "train", progress=False)
     assert not report.ok
@@ -154,7 +156,9 @@ def test_check_dataset_reports_planted_errors_by_file(frames, tmp_path, capsys):
         str(resized),
         str(tmp_path / "img" / frames[2][0].name),
         str(orphan),
+        str(truncated),
     }
+    assert "cannot read the image (20000 bytes of JPEG: " in report.problems[str(truncated)][0]
     assert "[200]" in report.problems[str(out_of_range)][0]
     assert "differs from image" in report.problems[str(resized)][0]
     # Frequencies count only the readable, well-formed label (the resized one).
@@ -166,7 +170,7 @@ def test_check_dataset_reports_planted_errors_by_file(frames, tmp_path, capsys):
 
     assert main(["check-dataset", "--format", "custom", "--root", str(tmp_path)]) == 1
     text = capsys.readouterr().out
-    assert "4 problems in 4 files" in text and str(orphan) in text
+    assert "5 problems in 5 files" in text and str(orphan) in text
 
 
 def test_check_dataset_passes_a_clean_dataset(frames, tmp_path):

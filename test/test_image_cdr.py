@@ -11,7 +11,7 @@ from rclpy.serialization import deserialize_message, serialize_message
 from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
-from bisenet_ros.inference.image_decoding import ImageError
+from bisenet_ros.image_decoding import ImageError
 from bisenet_ros.ros.image_cdr import parse_image, serialize_image
 from bisenet_ros.ros.image_conversion import array_to_image
 

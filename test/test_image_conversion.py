@@ -10,7 +10,7 @@ pytest.importorskip("sensor_msgs")
 
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
-from bisenet_ros.inference.image_decoding import (  # noqa: E402
+from bisenet_ros.image_decoding import (  # noqa: E402
     ImageError,
     compressed_size,
     compressed_to_array,

@@ -276,7 +276,7 @@ def test_a_bag_is_decoded_as_the_node_decodes_and_bad_messages_are_skipped(
     and the copy of the bag still holds every original message."""
     from test_image_conversion import encode
 
-    from bisenet_ros.inference.image_decoding import image_to_array
+    from bisenet_ros.image_decoding import image_to_array
 
     rgb = cv2.cvtColor(frames[0][1], cv2.COLOR_BGR2RGB)
     Image = TYPES.types["sensor_msgs/msg/Image"]

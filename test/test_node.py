@@ -180,7 +180,7 @@ def test_every_encoding(probe, tiny_segmenter, street_frames, encoding):
     """The node decodes each encoding as the conversion module does, then segments it."""
     from test_image_conversion import encode
 
-    from bisenet_ros.inference.image_decoding import image_to_array
+    from bisenet_ros.image_decoding import image_to_array
 
     msg = encode(street_frames[1], encoding)
     msg.header.frame_id = encoding

@@ -24,7 +24,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import cv2
 import numpy as np
 import onnx
 from onnxruntime.quantization import (
@@ -36,6 +35,7 @@ from onnxruntime.quantization import (
 )
 from onnxruntime.quantization.shape_inference import quant_pre_process
 
+from ..image_decoding import ImageError, read_image_file
 from ..image_files import spread
 from ..manifest import Manifest, sidecar_path
 from ..onnx_metadata import read_onnx_manifest, set_manifest_metadata
@@ -83,10 +83,11 @@ class FrameReader(CalibrationDataReader):
             return None
         path = self.files[self._next]
         self._next += 1
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if image is None:
-            raise ValueError(f"cannot read calibration image {path}")
-        batch, _ = preprocess([image], self.manifest, "bgr", "stretch")
+        try:
+            image, order = read_image_file(path)
+        except ImageError as error:
+            raise ValueError(f"cannot read calibration image {path}: {error.detail}") from None
+        batch, _ = preprocess([image], self.manifest, order, "stretch")
         return {self.input_name: batch}
 
     def rewind(self) -> None:

@@ -15,7 +15,7 @@ import numpy as np
 from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
-from .image_decoding import compressed_to_array, image_to_array
+from ..image_decoding import compressed_to_array, image_to_array
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"

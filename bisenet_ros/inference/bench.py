@@ -16,6 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..image_decoding import ImageError, read_image_file
 from ..image_files import spread
 from .segmenter import Segmenter
 
@@ -82,9 +83,16 @@ def _gpu_name() -> str | None:
 
 
 def load_frames(folder: str | Path, count: int) -> list[np.ndarray]:
-    """Up to ``count`` real frames (BGR) from ``folder``, sorted by name."""
-    frames = [cv2.imread(str(f), cv2.IMREAD_COLOR) for f in spread(folder, count)]
-    return [f for f in frames if f is not None]
+    """Up to ``count`` real frames (BGR) from ``folder``, sorted by name; ValueError names
+    a file that cannot be read."""
+    frames = []
+    for file in spread(folder, count):
+        try:
+            image, _ = read_image_file(file)  # in BGR order
+        except ImageError as error:
+            raise ValueError(f"cannot read frame {file}: {error.detail}") from None
+        frames.append(image if image.ndim == 3 else cv2.cvtColor(image, cv2.COLOR_GRAY2BGR))
+    return frames
 
 
 def _reset_peak_rss() -> None:

@@ -12,9 +12,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..image_decoding import ImageError
 from . import bag, sources
 from .drivable import DrivableConfig
-from .image_decoding import ImageError
 from .segmenter import Segmenter
 from .views import ViewSettings, render
 

@@ -2,6 +2,8 @@
 
 Each frame comes as (name, decode): ``decode()`` returns (array, channel order) or raises
 ImageError, so that one unreadable file is reported and skipped, not the end of the run.
+Files are decoded as the node decodes frames: a truncated JPEG is an error, not a
+half-grey picture.
 """
 
 from __future__ import annotations
@@ -12,21 +14,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..image_decoding import read_image_file
 from ..image_files import IMAGE_SUFFIXES, image_files
-from .image_decoding import ImageError, file_to_array
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".mov", ".webm")
 Decode = Callable[[], tuple[np.ndarray, str]]
-
-
-def read_image(path: Path) -> tuple[np.ndarray, str]:
-    """An image file as (array, channel order), decoded as the node decodes a frame: a
-    truncated JPEG is an ImageError, not a half-grey picture."""
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise ImageError("unreadable", f"{path}: {error.strerror}") from None
-    return file_to_array(data)
 
 
 def is_video(path: Path) -> bool:
@@ -58,7 +50,7 @@ def frames(path: Path) -> tuple[int, float | None, Iterator[tuple[str, Decode]]]
 
 def _file_frames(names: list[str], files: list[Path]) -> Iterator[tuple[str, Decode]]:
     for name, file in zip(names, files, strict=True):
-        yield name, lambda file=file: read_image(file)
+        yield name, lambda file=file: read_image_file(file)
 
 
 def _video_frames(capture: cv2.VideoCapture) -> Iterator[tuple[str, Decode]]:

@@ -23,7 +23,7 @@ import numpy as np
 from builtin_interfaces.msg import Time
 from std_msgs.msg import Header
 
-from bisenet_ros.inference.image_decoding import ImageError
+from bisenet_ros.image_decoding import ImageError
 
 # encapsulation identifier -> struct byte order (CDR and PLAIN_CDR2, big and little endian)
 _BYTE_ORDER = {b"\x00\x00": ">", b"\x00\x01": "<", b"\x00\x06": ">", b"\x00\x07": "<"}

@@ -1,6 +1,6 @@
 """numpy -> sensor_msgs Image, for the node's tests and tools (its own outputs go out as
 serialized bytes, see ``image_cdr``); incoming frames are decoded by
-``bisenet_ros.inference.image_decoding``.
+``bisenet_ros.image_decoding``.
 
 Arrays go into ``msg.data`` as an ``array('B')`` of their bytes: assigning an ndarray there
 is copied element by element by rclpy (~70 ms per 1.5 MB), and Humble's field checks accept

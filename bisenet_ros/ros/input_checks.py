@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from sensor_msgs.msg import CompressedImage
 
-from bisenet_ros.inference.image_decoding import check_compressed, check_raw
+from bisenet_ros.image_decoding import check_compressed, check_raw
 
 from .camera import Problem
 from .image_cdr import RawImage, parse_image

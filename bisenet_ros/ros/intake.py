@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from sensor_msgs.msg import CompressedImage
 
-from bisenet_ros.inference.image_decoding import ImageError, compressed_to_array, image_to_array
+from bisenet_ros.image_decoding import ImageError, compressed_to_array, image_to_array
 
 from .camera import Camera, Frame, Problem
 from .input_checks import SUPERSEDED, age_ms, arrival_problem, checked_message, pickup_problem

@@ -10,10 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import cv2
 import numpy as np
 from tqdm import tqdm
 
+from ..image_decoding import ImageError, read_image_file
 from .datasets import IGNORE, LabelError, dataset_spec
 
 
@@ -85,9 +85,11 @@ def check_dataset(
         report.add(path, "label has no image file")
     pairs = tqdm(spec.pairing.pairs, desc="check", unit="pair", disable=not progress)
     for image_path, label_path in pairs:
-        image = cv2.imread(str(image_path), cv2.IMREAD_UNCHANGED)
-        if image is None:
-            report.add(image_path, "cannot read the image")
+        try:
+            image, _ = read_image_file(image_path)
+        except ImageError as error:  # a truncated JPEG too, which OpenCV would half decode
+            image = None
+            report.add(image_path, f"cannot read the image ({error.detail})")
         try:
             label = spec.decoder.decode(label_path)
         except LabelError as error:

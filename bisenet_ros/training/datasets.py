@@ -17,6 +17,7 @@ import numpy as np
 import yaml
 from torch.utils.data import Dataset
 
+from ..image_decoding import ImageError, read_image_file
 from ..image_files import IMAGE_SUFFIXES
 from ..manifest import CAMVID, CITYSCAPES, default_palette
 
@@ -130,11 +131,13 @@ def _ranges(values: list[int]) -> str:
 
 
 def read_image(path: Path) -> np.ndarray:
-    """RGB uint8 (H, W, 3)."""
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise OSError(f"{path}: cannot read the image")
-    return np.ascontiguousarray(image[:, :, ::-1])
+    """RGB uint8 (H, W, 3), decoded as the node decodes frames: a truncated JPEG is an error
+    (OpenCV alone would return it partly grey, and it would be learnt from)."""
+    try:
+        image, _ = read_image_file(path)  # in BGR order
+    except ImageError as error:
+        raise ImageError(error.reason, f"{path}: {error.detail}") from None
+    return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB)
 
 
 class SegmentationDataset(Dataset):

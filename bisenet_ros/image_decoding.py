@@ -20,12 +20,13 @@ segmented as if it were real. simplejpeg is also faster than ``cv2.imdecode``.
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import cv2
 import numpy as np
 import simplejpeg
 
-from ..preprocess import MIN_SIDE
+from .preprocess import MIN_SIDE
 
 # encoding -> (channels, bytes per channel); how each is turned into network input below.
 RAW_ENCODINGS = {
@@ -178,9 +179,13 @@ def compressed_to_array(msg: object, max_pixels: int = 1 << 26) -> tuple[np.ndar
     return _decode(np.frombuffer(msg.data, np.uint8), compressed_kind(msg), max_pixels)
 
 
-def file_to_array(data: bytes, max_pixels: int = 1 << 26) -> tuple[np.ndarray, str]:
-    """Decode an image file's bytes into (array, channel order): JPEG and PNG exactly as a
-    CompressedImage, other formats (BMP, TIFF, WebP) through OpenCV."""
+def read_image_file(path: Path, max_pixels: int = 1 << 26) -> tuple[np.ndarray, str]:
+    """An image file as (array, channel order): JPEG and PNG exactly as a CompressedImage,
+    other formats (BMP, TIFF, WebP) through OpenCV. The ImageError does not name the file."""
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise ImageError("unreadable", error.strerror or str(error)) from None
     kind = next((k for k, sig in _SIGNATURES.items() if data.startswith(sig)), None)
     return _decode(np.frombuffer(data, np.uint8), kind, max_pixels)
 
