@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import signal
 import socket
 import stat
@@ -273,6 +274,42 @@ def test_ctrl_c_saves_the_finished_steps_and_resume_continues_from_them(tiny_cam
     resumed = torch.load(tmp_path / "run" / "last.pt", weights_only=False)
     assert resumed["iteration"] == reached + 2
     assert (tmp_path / "run" / "final.pt").exists()
+
+
+def test_a_bad_image_met_mid_run_keeps_the_finished_steps(tiny_camvid, tmp_path):
+    """A truncated JPEG first drawn at iteration k, read by a DataLoader worker: one error
+    line naming the file (not the worker's traceback), the k finished steps saved, and once
+    the file is fixed --resume finishes the run."""
+    from bisenet_ros.training.sampler import StreamBatchSampler
+
+    root = tmp_path / "camvid"
+    shutil.copytree(tiny_camvid, root, symlinks=True)
+    images = sorted((root / "train" / "images").iterdir())
+    first_drawn: dict[int, int] = {}
+    for iteration, batch in enumerate(StreamBatchSampler(len(images), 2, 0, 0, 20)):
+        for index, _ in batch:
+            first_drawn.setdefault(index, iteration)
+    bad, k = next((i, it) for i, it in sorted(first_drawn.items(), key=lambda x: x[1]) if it >= 2)
+    good = images[bad].resolve()
+    images[bad].unlink()
+    images[bad].write_bytes(good.read_bytes()[:20000])
+
+    steps = {"max_iter": 20, "checkpoint_every": 100, "num_workers": 1}
+    config = write_config(tiny_config(root, tmp_path / "run", **steps), tmp_path / "c.yaml")
+    run = bisenet_train(config)
+    output = run.communicate(timeout=300)[0]
+    assert run.returncode == 1, output[-3000:]
+    (line,) = [x for x in output.splitlines() if "error:" in x]
+    assert line.startswith(f"bisenet train: error: corrupt: {images[bad]}: 20000 bytes of JPEG")
+    state = tmp_path / "run" / "last.pt"
+    assert line.endswith(f"the state after iteration {k} is saved to {state}: fix it, then "
+                         "continue with --resume"), line  # fmt: skip
+    assert "Traceback" not in output, output[-3000:]
+    assert torch.load(state, weights_only=False)["iteration"] == k
+
+    images[bad].write_bytes(good.read_bytes())
+    finish(bisenet_train(config, "--resume"))
+    assert torch.load(state, weights_only=False)["iteration"] == 20
 
 
 def test_resume_with_a_new_max_iter_follows_the_new_schedule(tiny_camvid, tmp_path):

@@ -16,6 +16,7 @@ import math
 import random
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -49,6 +50,20 @@ STATE_FORMAT = "bisenet_ros.train_state"
 
 class Interrupted(Exception):
     """Training stopped on request after a whole step; its state is saved for ``--resume``."""
+
+
+class DataError(ValueError):
+    """The data loader failed mid-run (a bad image or label, a worker that died); the
+    finished steps are saved for ``--resume``."""
+
+
+def _loader_problem(error: Exception) -> str:
+    """The one-line cause of a data loader failure. A DataLoader worker's exception reaches
+    the main process with the worker's whole traceback as its message, whose last line is
+    'module.Type: message'."""
+    text = str(error)
+    lines = [line for line in text.splitlines() if line.strip()] or [type(error).__name__]
+    return lines[-1].split(": ", 1)[-1] if "Original Traceback" in text else lines[0]
 
 
 def make_manifest(config: dict, classes: ClassTable) -> Manifest:
@@ -266,6 +281,25 @@ class Trainer:
             generator=torch.Generator().manual_seed(train["seed"]),
         )
 
+    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """The loader's batches; if it fails mid-run, the finished steps are saved first."""
+        batches, start = iter(self._loader()), self.iteration
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                return
+            except Exception as error:
+                problem = _loader_problem(error)
+                if self.iteration > start and self.ctx.is_main:
+                    state = self._save_state()
+                    problem += (
+                        f"; the state after iteration {self.iteration} is saved to {state}: "
+                        "fix it, then continue with --resume"
+                    )
+                raise DataError(problem) from error
+            yield batch
+
     def step(self, images: torch.Tensor, labels: torch.Tensor) -> float:
         """One optimisation step; returns the loss."""
         train_mode(distributed.unwrap(self.model), self.config["model"]["freeze"])
@@ -305,7 +339,7 @@ class Trainer:
         metrics: dict = {}
         stopped = False
         tic, done = time.perf_counter(), 0
-        for images, labels in self._loader():
+        for images, labels in self._batches():
             loss = self.step(images, labels)
             done += 1
             lr = self.optimizer.param_groups[0]["lr"]
