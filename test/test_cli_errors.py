@@ -19,6 +19,9 @@ def workdir(tmp_path, monkeypatch, camvid_dir):
     Path("empty.pt").write_bytes(b"")
     Path("empty.onnx").write_bytes(b"")
     Path("garbage.onnx").write_bytes(b"junk")
+    weights = Path(__file__).resolve().parents[1] / "bisenet_ros" / "weights"
+    Path("renamed.pt").write_bytes((weights / "bisenetv2_camvid.onnx").read_bytes())
+    Path("renamed.onnx").write_bytes((weights / "bisenetv2_camvid.pt").read_bytes())
     Path("typo.yaml").write_text("trian:\n  max_iter: 10\n")
     Path("nested_typo.yaml").write_text("train:\n  max_itr: 10\n")
     Path("broken.yaml").write_text("train: [1, 2\n")
@@ -58,6 +61,12 @@ EXACT = [
     (["infer", "garbage.onnx", "frame.jpg", "-o", "out"],
      "bisenet infer: error: garbage.onnx is not a readable ONNX model: truncated or malformed "
      "protobuf"),
+    (["infer", "renamed.pt", "frame.jpg", "-o", "out"],
+     "bisenet infer: error: renamed.pt holds an ONNX graph, not what its name says: rename it "
+     "to renamed.onnx"),
+    (["infer", "renamed.onnx", "frame.jpg", "-o", "out"],
+     "bisenet infer: error: renamed.onnx holds a PyTorch checkpoint, not what its name says: "
+     "rename it to renamed.pt"),
     (["train", "--config", "typo.yaml"],
      "bisenet train: error: unknown config key trian; did you mean train? (augment, data, "
      "eval, loss, model, train)"),

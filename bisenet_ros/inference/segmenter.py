@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import preprocess as pre
 from ..manifest import Manifest
-from .backends import Backend, model_kind, resolve_backend
+from .backends import Backend, check_content, model_kind, resolve_backend
 
 
 @dataclass
@@ -76,6 +76,7 @@ class Segmenter:
         if not path.is_file():
             raise FileNotFoundError(f"model file not found: {path}")
         kind = model_kind(path)
+        check_content(path, kind)
         name = resolve_backend(backend, kind, precision, path)
         runner, manifest = load_backend(
             name,

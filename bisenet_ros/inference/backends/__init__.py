@@ -16,7 +16,9 @@ BACKENDS = ("auto", "tensorrt", "torch", "onnxruntime")
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 ENGINE_SUFFIXES = (".engine", ".plan")
 
-__all__ = ["BACKENDS", "PRECISIONS", "Backend", "model_kind", "resolve_backend"]
+__all__ = [
+    "BACKENDS", "PRECISIONS", "Backend", "check_content", "model_kind", "resolve_backend",
+]  # fmt: skip
 
 
 def model_kind(path: str | Path) -> str:
@@ -33,6 +35,26 @@ def model_kind(path: str | Path) -> str:
         f"({', '.join(CHECKPOINT_SUFFIXES)}), .onnx or a TensorRT engine "
         f"({', '.join(ENGINE_SUFFIXES)})"
     )
+
+
+# How each kind of file begins: torch.save's zip or a pickle; an ONNX ModelProto's first
+# field (ir_version, tag 0x08). Engines are left to TensorRT, which says what it cannot read.
+_FIRST_BYTES = {"checkpoint": (b"PK\x03\x04", b"\x80"), "onnx": (b"\x08",)}
+_SUFFIX = {"checkpoint": ".pt", "onnx": ".onnx"}
+
+
+def check_content(path: Path, kind: str) -> None:
+    """ValueError when the file's first bytes show another kind than its name: a renamed
+    file would otherwise fail deep in the wrong loader with a message about protobuf or
+    pickles."""
+    with open(path, "rb") as file:
+        head = file.read(4)
+    actual = next((k for k, starts in _FIRST_BYTES.items() if head.startswith(starts)), None)
+    if kind in _FIRST_BYTES and actual not in (None, kind):
+        raise ValueError(
+            f"{path} holds {'an ONNX graph' if actual == 'onnx' else 'a PyTorch checkpoint'}, "
+            f"not what its name says: rename it to {path.stem}{_SUFFIX[actual]}"
+        )
 
 
 def cuda_available() -> bool:
