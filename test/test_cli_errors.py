@@ -61,6 +61,8 @@ EXACT = [
     (["infer", "garbage.onnx", "frame.jpg", "-o", "out"],
      "bisenet infer: error: garbage.onnx is not a readable ONNX model: truncated or malformed "
      "protobuf"),
+    (["infer", "frames", "frame.jpg", "-o", "out"],
+     "bisenet infer: error: frames is a folder, not a model file"),
     (["infer", "renamed.pt", "frame.jpg", "-o", "out"],
      "bisenet infer: error: renamed.pt holds an ONNX graph, not what its name says: rename it "
      "to renamed.onnx"),

@@ -113,15 +113,19 @@ def test_bisenet_node_and_segment_node_start_from_the_launch_yaml(
     segmentation_answers(probe, ros, "/yaml_cam2/image", frame, tmp_path)
 
 
-def test_missing_model_fails_fast_with_the_path(ros_env, tmp_path):
-    missing = tmp_path / "no_such_model.pt"
+@pytest.mark.parametrize(
+    "name, says", [("no_such_model.pt", "does not exist"), ("models", "is a folder")]
+)
+def test_missing_model_fails_fast_with_the_path(ros_env, tmp_path, name, says):
+    (tmp_path / "models").mkdir()
+    missing = tmp_path / name
     run = subprocess.run(
         [sys.executable, "-m", "bisenet_ros.ros.segment_node", "--ros-args",
          "-p", f"model_path:={missing}", "-r", "__node:=missing_model_node"],
         cwd=tmp_path, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert run.returncode == 1
-    assert f"model_path {missing} does not exist" in run.stderr + run.stdout
+    assert f"model_path {missing} {says}" in run.stderr + run.stdout
 
 
 @pytest.mark.parametrize(

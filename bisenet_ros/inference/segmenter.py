@@ -73,6 +73,8 @@ class Segmenter:
         from .loading import load_backend
 
         path = Path(path)
+        if path.is_dir():
+            raise IsADirectoryError(f"{path} is a folder, not a model file")
         if not path.is_file():
             raise FileNotFoundError(f"model file not found: {path}")
         kind = model_kind(path)

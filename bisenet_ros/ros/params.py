@@ -196,6 +196,8 @@ def model_file(value: str) -> tuple[Path, str]:
     else:
         bundled = BUNDLED_MODEL if importlib.util.find_spec("torch") else BUNDLED_ONNX
         path, which = bundled, "the bundled default model"
+    if path.is_dir():
+        raise IsADirectoryError(f"{which} {path} is a folder; set model_path to the model file")
     if not path.is_file():
         raise FileNotFoundError(f"{which} {path} does not exist; set model_path")
     return path, which
