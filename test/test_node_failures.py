@@ -354,6 +354,8 @@ def test_settings_that_cannot_work_fail_configure_and_can_be_fixed(
         "thread": 1,
         "model_paht": str(model_file),
         "cameras": ["front cam", "front cam"],
+        "output_width": 16384,
+        "output_height": 16384,
         "grid_resolution_m": 0.01,
         "grid_width_m": 500.0,
         "drivable_class_ids": [3, 11],
@@ -361,6 +363,8 @@ def test_settings_that_cannot_work_fail_configure_and_can_be_fixed(
     }
     fixes = [  # (what the failed configure says, the fix)
         ("cameras lists a namespace twice", {"cameras": ["front cam"]}),
+        ("output_width x output_height = 16384x16384 is over max_input_pixels",
+         {"output_width": 0, "output_height": 0}),
         ("the drivable grid would be 50000 x 2000 cells", {"grid_resolution_m": 0.1}),
         ("'front cam/image' is not a valid topic name", {"cameras": ["front"]}),
         ("drivable_class_ids [3, 11] are not class ids of the model (0 to 10)",

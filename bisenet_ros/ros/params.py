@@ -211,9 +211,21 @@ def unknown_parameter(name: str) -> str:
 
 
 def first_problem(values: dict) -> str | None:
-    """Why the current values cannot be configured (a bad choice, a huge grid), or None."""
+    """Why the current values cannot be configured (a bad choice, huge outputs), or None."""
     problems = (check_choice(name, values[name]) for name in SPECS)
-    return next(filter(None, (*problems, grid_problem(values))), None)
+    return next(filter(None, (*problems, output_problem(values), grid_problem(values))), None)
+
+
+def output_problem(values: dict) -> str | None:
+    """Why the published views would be bigger than any frame the node accepts, or None."""
+    width, height = values["output_width"], values["output_height"]
+    limit = values["max_input_pixels"]
+    if width * height <= limit:  # 0 (the input's size) passes
+        return None
+    return (
+        f"output_width x output_height = {width}x{height} is over max_input_pixels ({limit}), "
+        "the largest frame the node accepts: views that size would take gigabytes a frame"
+    )
 
 
 def grid_problem(values: dict) -> str | None:
