@@ -11,6 +11,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
 
 from ..image_decoding import ImageError
 from . import bag, sources
@@ -140,7 +141,8 @@ def infer(segmenter: Segmenter, source: Path, output: Path, options: InferOption
     unreadable = _Unreadable()
     try:
         run = _infer_bag if bag.is_bag(source) else _infer_files
-        segmented = run(source, outputs, options, unreadable)
+        with logging_redirect_tqdm():  # a skipped frame's warning above the bar, not inside it
+            segmented = run(source, outputs, options, unreadable)
     finally:
         outputs.close()
     unreadable.summary(source, segmented)
