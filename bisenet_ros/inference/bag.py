@@ -16,14 +16,13 @@ from rosbags.rosbag2 import Reader, ReaderError, StoragePlugin, Writer
 from rosbags.typesys import Stores, get_typestore
 
 from ..image_decoding import compressed_to_array, image_to_array
+from .sources import Decode
 
 IMAGE = "sensor_msgs/msg/Image"
 COMPRESSED = "sensor_msgs/msg/CompressedImage"
 STORAGES = {"mcap": StoragePlugin.MCAP, "sqlite3": StoragePlugin.SQLITE3}
-TYPESTORE = get_typestore(Stores.LATEST)
-
-
 STORAGE_SUFFIXES = (".db3", ".mcap")
+TYPESTORE = get_typestore(Stores.LATEST)
 
 
 def _is_storage(path: Path) -> bool:
@@ -112,9 +111,8 @@ def count_messages(path: str | Path, topic: str) -> int:
         return sum(c.msgcount for c in reader.connections if c.topic == topic)
 
 
-# process(timestamp ns, header, decode) -> {topic: (plane, encoding)} to add to the copy;
-# decode() gives the image as (array, channel order) or raises ImageError
-Process = Callable[[int, object, Callable[[], tuple[np.ndarray, str]]], dict]
+# process(timestamp ns, header, decode) -> {topic: (plane, encoding)} to add to the copy
+Process = Callable[[int, object, Decode], dict]
 
 
 def segment_bag(
