@@ -60,6 +60,7 @@ _TO_RGB = {
     "bayer_grbg8": cv2.COLOR_BayerGB2RGB,
 }
 _BGR_ENCODINGS = {"bgr8", "bgra8"}
+_SIGNATURES = {"jpeg": b"\xff\xd8", "png": b"\x89PNG\r\n\x1a\n"}
 
 
 class ImageError(ValueError):
@@ -68,6 +69,14 @@ class ImageError(ValueError):
     def __init__(self, reason: str, detail: str) -> None:
         super().__init__(f"{reason}: {detail}")
         self.reason, self.detail = reason, detail
+
+
+def _echo(text: str, limit: int = 40) -> str:
+    """A string from the input, quoted and cut short: a sender controls its length, and it
+    goes into logs and every diagnostics report."""
+    if len(text) <= limit:
+        return repr(text)
+    return f"{text[:limit]!r}... ({len(text)} characters)"
 
 
 def check_size(width: int, height: int, max_pixels: int) -> None:
@@ -84,7 +93,7 @@ def check_raw(msg: object, max_pixels: int = 1 << 26) -> None:
     """Raise ImageError unless ``msg`` describes pixels ``image_to_array`` can read."""
     encoding = msg.encoding.lower()
     if encoding not in RAW_ENCODINGS:
-        raise ImageError("encoding", f"unsupported encoding {msg.encoding!r}")
+        raise ImageError("encoding", f"unsupported encoding {_echo(msg.encoding)}")
     check_size(msg.width, msg.height, max_pixels)
     channels, depth = RAW_ENCODINGS[encoding]
     row = msg.width * channels * depth
@@ -121,25 +130,25 @@ def image_to_array(msg: object, max_pixels: int = 1 << 26) -> tuple[np.ndarray, 
 
 
 def compressed_size(data: bytes | memoryview) -> tuple[int, int] | None:
-    """(width, height) from a JPEG or PNG header without decoding, None if not found."""
+    """(width, height) from a JPEG or PNG header without decoding, None if it is neither or
+    its header cannot be read.
+
+    JPEG headers are read by libjpeg-turbo itself (simplejpeg's header reader), which parses
+    every marker the standard allows, fill bytes and all SOFn included; PNG's IHDR is its
+    first chunk by the standard.
+    """
     head = bytes(data[:24])
-    if head.startswith(b"\x89PNG\r\n\x1a\n") and len(head) >= 24:
-        return struct.unpack(">II", head[16:24])
-    if not head.startswith(b"\xff\xd8"):
-        return None
-    view, i = memoryview(data), 2
-    while i + 9 < len(view):
-        if view[i] != 0xFF:
+    if head.startswith(_SIGNATURES["png"]):
+        if len(head) < 24 or head[12:16] != b"IHDR":
             return None
-        marker = view[i + 1]
-        if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE):
-            height, width = struct.unpack(">HH", view[i + 5 : i + 9])
-            return width, height
-        i += 2 + struct.unpack(">H", view[i + 2 : i + 4])[0]
-    return None
-
-
-_SIGNATURES = {"jpeg": b"\xff\xd8", "png": b"\x89PNG\r\n\x1a\n"}
+        return struct.unpack(">II", head[16:24])
+    if not head.startswith(_SIGNATURES["jpeg"]):
+        return None
+    try:
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
+        return None
+    return width, height
 
 
 def compressed_kind(msg: object) -> str:
@@ -155,11 +164,11 @@ def compressed_kind(msg: object) -> str:
     declared = msg.format.lower()
     named = [k for k in ("jpeg", "png") if k in declared or (k == "jpeg" and "jpg" in declared)]
     if declared and (not named or "compresseddepth" in declared):
-        raise ImageError("format", f"unsupported compressed format {msg.format!r}")
+        raise ImageError("format", f"unsupported compressed format {_echo(msg.format)}")
     if kind is None:
         raise ImageError("decode", f"{len(msg.data)} bytes that are neither JPEG nor PNG")
     if named and kind not in named:
-        raise ImageError("format", f"format {msg.format!r} but the data is {kind.upper()}")
+        raise ImageError("format", f"format {_echo(msg.format)} but the data is {kind.upper()}")
     return kind
 
 
@@ -167,10 +176,20 @@ def check_compressed(msg: object, max_pixels: int = 1 << 26) -> str:
     """'jpeg' or 'png'; ImageError for what the header shows: no data, wrong format, too many
     pixels."""
     kind = compressed_kind(msg)
-    size = compressed_size(memoryview(msg.data))
+    _check_header(memoryview(msg.data), kind, max_pixels)
+    return kind
+
+
+def _check_header(data: memoryview, kind: str | None, max_pixels: int) -> None:
+    """The size check before decoding; a JPEG or PNG whose size its header does not give is
+    refused unread (it could be any size)."""
+    size = compressed_size(data)
+    if size is None and kind is not None:
+        raise ImageError(
+            "corrupt", f"{len(data)} bytes of {kind.upper()} whose header gives no image size"
+        )
     if size is not None:
         check_size(*size, max_pixels)
-    return kind
 
 
 def compressed_to_array(msg: object, max_pixels: int = 1 << 26) -> tuple[np.ndarray, str]:
@@ -192,9 +211,7 @@ def read_image_file(path: Path, max_pixels: int = 1 << 26) -> tuple[np.ndarray, 
 
 def _decode(data: np.ndarray, kind: str | None, max_pixels: int) -> tuple[np.ndarray, str]:
     """``kind``: 'jpeg', 'png' or None for whatever OpenCV reads."""
-    size = compressed_size(memoryview(data))
-    if size is not None:
-        check_size(*size, max_pixels)
+    _check_header(memoryview(data), kind, max_pixels)
     if kind == "jpeg":
         try:
             image = simplejpeg.decode_jpeg(data, colorspace="BGR", strict=True)

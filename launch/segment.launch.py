@@ -1,15 +1,21 @@
 """Launch segment_node for one or more cameras, optionally with RViz.
 
     ros2 launch bisenet_ros segment.launch.py image_topic:=image_raw cameras:="['/camera']"
-    ros2 launch bisenet_ros segment.launch.py model_path:=/models/bisenetv2.engine rviz:=true
+    ros2 launch bisenet_ros segment.launch.py params_file:=robot.yaml max_input_age_ms:=0
+
+Every segment_node parameter is also a launch argument. The parameter file (params_file,
+default config/segment.yaml) sets the node's parameters; a launch argument overrides it only
+when it is given on the command line. `ros2 launch bisenet_ros segment.launch.py -s` lists
+them all.
 
 Without `launch` (pip-installed ROS), the same node from the same YAML:
     bisenet node --params-file config/segment.yaml
 """
 
+import difflib
 import os
 
-import yaml
+import launch.logging
 from ament_index_python.packages import (
     PackageNotFoundError,
     get_package_prefix,
@@ -21,60 +27,72 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
+from bisenet_ros.ros.node_launch import file_parameters, labels_remappings, parameter_value
+from bisenet_ros.ros.params import SPECS
 from bisenet_ros.ros.transport import default_profile_env
 from launch import LaunchDescription
 
 SHARE = get_package_share_directory("bisenet_ros")
-ARGUMENTS = [
-    ("cameras", "['']", "camera namespaces served by one model, e.g. \"['/front', '/rear']\""),
-    ("image_topic", "image", "image topic under each camera namespace"),
-    ("input_transport", "raw", "raw (sensor_msgs/Image) or compressed (<image_topic>/compressed)"),
+NOT_GIVEN = "<params_file>"  # a node parameter's launch default: the parameter file's value
+ARGUMENTS = [  # the launch file's own arguments; the node's parameters follow them
     ("params_file", os.path.join(SHARE, "config", "segment.yaml"), "node parameter file"),
-    ("model_path", "", "model (.pt/.pth, .onnx, .engine); empty: the bundled CamVid model"),
-    ("backend", "auto", "auto | tensorrt | torch | onnxruntime"),
-    ("precision", "fp32", "fp32 | fp16 | int8"),
     ("labels_topic", "/segmentation", "class ids; several cameras: <labels_topic>/<camera>"),
     ("namespace", "", "namespace of the node"),
     ("rviz", "false", "start RViz with config/segment.rviz"),
-    ("use_sim_time", "false", "use /clock (bag playback)"),
+    ("use_sim_time", NOT_GIVEN, "use /clock (bag playback); default: the file's, else false"),
     ("log_level", "info", "debug | info | warn | error"),
 ]
 
 
-def _outputs_remapped(cameras: list[str], labels_topic: str) -> list[tuple[str, str]]:
-    """Class ids on ``labels_topic`` for one camera, on ``<labels_topic>/<camera>`` for several."""
-    if len(cameras) == 1:
-        return [("~/labels", labels_topic)]
-    names = [c.strip("/") for c in cameras]
-    return [(f"~/{n}/labels", f"{labels_topic.rstrip('/')}/{n}") for n in names]
-
-
-def _flag(context: LaunchContext, name: str) -> bool:
+def _flag(context: LaunchContext, name: str, default: bool = False) -> bool:
     value = LaunchConfiguration(name).perform(context).strip().lower()
+    if value == NOT_GIVEN:
+        return default
     if value not in ("true", "false"):
         raise ValueError(f"{name}:={value!r} is not a boolean: use {name}:=true or {name}:=false")
     return value == "true"
 
 
-def _cameras(context: LaunchContext) -> list[str]:
-    text = LaunchConfiguration("cameras").perform(context)
-    cameras = yaml.safe_load(text)
-    if isinstance(cameras, str):
-        cameras = [cameras]
-    if not (isinstance(cameras, list) and cameras and all(isinstance(c, str) for c in cameras)):
-        example = "\"['/front', '/rear']\""
-        raise ValueError(f"cameras:={text!r} is not a list of namespaces, e.g. {example}")
-    return cameras
+def _given(context: LaunchContext) -> dict:
+    """The node parameters given as launch arguments, typed like the node declares them."""
+    given = {}
+    for name in SPECS:
+        text = LaunchConfiguration(name).perform(context)
+        if text != NOT_GIVEN:
+            given[name] = parameter_value(name, text)
+    return given
+
+
+def _warn_unknown(context: LaunchContext) -> None:
+    """A launch argument that is neither ours nor the node's is ignored: say so, with the
+    nearest real name (an including launch file's own arguments are far from ours)."""
+    ours = [name for name, _, _ in ARGUMENTS] + list(SPECS)
+    for name in sorted(set(context.launch_configurations) - set(ours)):
+        close = difflib.get_close_matches(name, ours, n=1, cutoff=0.8)
+        if close:
+            launch.logging.get_logger("segment.launch.py").warning(
+                f"{name} is not an argument of segment.launch.py and is ignored; did you "
+                f"mean {close[0]}? (-s lists them all)"
+            )
 
 
 def _actions(context: LaunchContext) -> list:
     """The processes to start, decided once every argument is known and valid.
 
-    Every check happens here, before anything starts, so a bad argument or a missing RViz
-    never leaves a node running without its launch.
+    Every check happens here, before anything starts, so a bad argument, a missing
+    parameter file or a missing RViz never leaves a node running without its launch.
     """
+    params_file = LaunchConfiguration("params_file").perform(context)
+    namespace = LaunchConfiguration("namespace").perform(context)
+    try:
+        from_file = file_parameters(params_file, namespace)
+    except (OSError, ValueError) as error:
+        raise RuntimeError(f"params_file:={params_file}: {error}; nothing was started") from None
+    given = _given(context)
+    sim_time = _flag(context, "use_sim_time", bool(from_file.get("use_sim_time", False)))
+    if LaunchConfiguration("use_sim_time").perform(context) != NOT_GIVEN:
+        given["use_sim_time"] = sim_time
     rviz = _flag(context, "rviz")
-    sim_time = _flag(context, "use_sim_time")
     if rviz:
         try:
             get_package_prefix("rviz2")
@@ -84,32 +102,27 @@ def _actions(context: LaunchContext) -> list:
                 "ros-$ROS_DISTRO-rviz2); nothing was started. Launch with rviz:=false "
                 "and run RViz elsewhere with config/segment.rviz"
             ) from None
-    cameras = _cameras(context)
-    config = {name: LaunchConfiguration(name) for name, _, _ in ARGUMENTS}
+    cameras = given.get("cameras", from_file.get("cameras", SPECS["cameras"].default))
+    labels_topic = LaunchConfiguration("labels_topic").perform(context)
+    # strings stay strings (launch_ros would read image_topic:=123 as a number)
+    overrides = {
+        name: ParameterValue(value, value_type=str) if isinstance(value, str) else value
+        for name, value in given.items()
+    }
+    _warn_unknown(context)
     actions = [
         Node(
             package="bisenet_ros",
             executable="segment_node",
             name="segment_node",
-            namespace=config["namespace"],
+            namespace=namespace,
             output="screen",
-            parameters=[
-                config["params_file"],
-                {
-                    "cameras": cameras,
-                    "image_topic": ParameterValue(config["image_topic"], value_type=str),
-                    "input_transport": ParameterValue(config["input_transport"], value_type=str),
-                    "model_path": ParameterValue(config["model_path"], value_type=str),
-                    "backend": ParameterValue(config["backend"], value_type=str),
-                    "precision": ParameterValue(config["precision"], value_type=str),
-                    "use_sim_time": sim_time,
-                },
-            ],
-            remappings=_outputs_remapped(cameras, config["labels_topic"].perform(context)),
-            arguments=["--ros-args", "--log-level", config["log_level"]],
+            parameters=[params_file, overrides] if overrides else [params_file],
+            remappings=labels_remappings(cameras, labels_topic),
+            arguments=["--ros-args", "--log-level", LaunchConfiguration("log_level")],
             # stop with the launch even when it is killed (SIGTERM leaves children running)
             additional_env={"BISENET_EXIT_WITH_PARENT": "1"},
-        )
+        ),
     ]
     if rviz:
         actions.append(
@@ -127,6 +140,10 @@ def _actions(context: LaunchContext) -> list:
 
 def generate_launch_description() -> LaunchDescription:
     actions = [DeclareLaunchArgument(n, default_value=d, description=t) for n, d, t in ARGUMENTS]
+    actions += [
+        DeclareLaunchArgument(name, default_value=NOT_GIVEN, description=spec.description)
+        for name, spec in SPECS.items()
+    ]
     # Fast DDS drops best-effort images over 0.5 MB unless configured: the shipped profile,
     # through the variable the installed Fast DDS reads, for every process started here,
     # unless the user chose a transport set-up.

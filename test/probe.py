@@ -8,7 +8,7 @@ from collections.abc import Callable
 from lifecycle_msgs.msg import Transition
 from lifecycle_msgs.srv import ChangeState, GetState
 from rcl_interfaces.msg import Parameter as ParameterMsg
-from rcl_interfaces.srv import SetParameters
+from rcl_interfaces.srv import GetParameters, SetParameters
 from rclpy.parameter import Parameter
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -59,6 +59,24 @@ class TestProbe(Probe):
                 return answer
         return None
 
+    def status(self, match: Callable[[object], bool] = lambda s: True, timeout: float = 30.0,
+               name: str = "segment_node"):  # fmt: skip
+        """The first /diagnostics status of a camera (its name contains ``name``) made from
+        now on for which ``match(status)`` holds; None after ``timeout`` seconds."""
+        from diagnostic_msgs.msg import DiagnosticArray
+
+        if "/diagnostics" not in self.received:
+            self.record("/diagnostics", DiagnosticArray)
+        reports = self.received["/diagnostics"]
+        reports.clear()
+
+        def found():
+            return next((s for a in reports for s in a.status if name in s.name and match(s)),
+                        None)  # fmt: skip
+
+        self.spin_until(lambda: found() is not None, timeout)
+        return found()
+
     # --- services -----------------------------------------------------------------------
 
     def _call(self, srv_type, name: str, request, timeout: float):
@@ -82,6 +100,13 @@ class TestProbe(Probe):
             ]
         )
         return self._call(SetParameters, f"{node}/set_parameters", request, timeout).results
+
+    def get_parameters(self, node: str, names: list[str], timeout: float = 20.0) -> list:
+        """The values of ``names`` on ``node``, as Python values."""
+        request = GetParameters.Request(names=names)
+        values = self._call(GetParameters, f"{node}/get_parameters", request, timeout).values
+        return [Parameter.from_parameter_msg(ParameterMsg(name=n, value=v)).value
+                for n, v in zip(names, values, strict=True)]  # fmt: skip
 
     def change_state(self, node: str, transition: str, timeout: float = 60.0) -> bool:
         request = ChangeState.Request()

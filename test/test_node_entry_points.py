@@ -61,24 +61,23 @@ def probe(ros_env):
         yield probe
 
 
-def segmentation_answers(probe, command: list[str], image_topic: str, frame, workdir) -> str:
-    """Start ``command``, publish ``frame`` on ``image_topic``, wait for /segmentation."""
+def segmentation_answers(probe, command: list[str], inputs: dict, frame, workdir) -> str:
+    """Start ``command``, publish ``frame`` on each image topic of ``inputs`` until its
+    labels topic answers; the command's log."""
     log = workdir / "node.log"
     with open(log, "w") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, cwd=workdir)
     try:
-        probe.record("/segmentation")
-        camera = probe.camera(image_topic)
-        assert probe.wait_for_subscribers(camera, timeout=60), log.read_text()[-3000:]
-        assert probe.wait_for_publishers("/segmentation", timeout=30), log.read_text()[-3000:]
-        for _ in range(20):
-            msg = probe.frame(frame, "rgb8", "yaml")
-            camera.publish(msg)
-            if probe.wait_for("/segmentation", msg.header.stamp, timeout=1.0):
-                break
-        else:
-            raise AssertionError(f"no labels on /segmentation:\n{log.read_text()[-3000:]}")
-        probe.node.destroy_publisher(camera)
+        for image_topic, labels_topic in inputs.items():
+            probe.record(labels_topic)
+            camera = probe.camera(image_topic)
+            assert probe.wait_for_subscribers(camera, timeout=60), log.read_text()[-3000:]
+            assert probe.wait_for_publishers(labels_topic, timeout=30), log.read_text()[-3000:]
+            answer = probe.publish_until_answered(
+                camera, lambda: probe.frame(frame, "rgb8", "yaml"), labels_topic
+            )
+            assert answer, f"no labels on {labels_topic}:\n{log.read_text()[-3000:]}"
+            probe.node.destroy_publisher(camera)
     finally:
         process.send_signal(2)
         code = process.wait(30)
@@ -99,7 +98,9 @@ def test_bisenet_node_and_segment_node_start_from_the_launch_yaml(
         "--model", str(model_file), "--backend", model_backend, "--",
         "-r", "image:=/yaml_cam/image", "-p", "warmup_iterations:=0",
     ]  # fmt: skip
-    log = segmentation_answers(probe, bisenet, "/yaml_cam/image", frame, tmp_path)
+    log = segmentation_answers(
+        probe, bisenet, {"/yaml_cam/image": "/segmentation"}, frame, tmp_path
+    )
     assert str(model_file) in log and "weights:" in log
 
     entry = shutil.which("segment_node", path=os.path.dirname(sys.executable))
@@ -110,7 +111,37 @@ def test_bisenet_node_and_segment_node_start_from_the_launch_yaml(
         "-p", f"backend:={model_backend}", "-p", "warmup_iterations:=0",
         "-r", "image:=/yaml_cam2/image", "-r", "~/labels:=/segmentation",
     ]  # fmt: skip
-    segmentation_answers(probe, ros, "/yaml_cam2/image", frame, tmp_path)
+    segmentation_answers(probe, ros, {"/yaml_cam2/image": "/segmentation"}, frame, tmp_path)
+
+
+def test_bisenet_node_names_several_cameras_labels_as_the_launch_file_does(
+    probe, model_file, model_backend, frame, tmp_path
+):
+    """cameras: [front, rear] in the parameter file: labels on /segmentation/<camera>, the
+    launch file's names (test_launch.py checks the same through `ros2 launch`)."""
+    two = tmp_path / "two.yaml"
+    two.write_text("/**:\n  ros__parameters:\n    cameras: [front, rear]\n")
+    bisenet = [
+        sys.executable, "-m", "bisenet_ros.cli", "node", "--params-file", str(two),
+        "--model", str(model_file), "--backend", model_backend, "--",
+        "-p", "warmup_iterations:=0",
+    ]  # fmt: skip
+    inputs = {"/front/image": "/segmentation/front", "/rear/image": "/segmentation/rear"}
+    segmentation_answers(probe, bisenet, inputs, frame, tmp_path)
+
+
+@pytest.mark.parametrize("content", [None, "cameras: [front"])
+def test_bisenet_node_with_a_missing_or_broken_params_file_is_one_line(ros_env, tmp_path, content):
+    path = tmp_path / "params.yaml"
+    if content is not None:
+        path.write_text(content)
+    run = subprocess.run(
+        [sys.executable, "-m", "bisenet_ros.cli", "node", "--params-file", str(path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.startswith("bisenet node: error: ") and str(path) in run.stderr
+    assert "Traceback" not in run.stderr
 
 
 @pytest.mark.parametrize(

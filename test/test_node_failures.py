@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from collections.abc import Callable
 
 import cv2
 import numpy as np
@@ -224,11 +225,19 @@ def test_fuzz_every_bad_input_is_counted_logged_and_survived(
                 assert info is not None, node.log()[-3000:]
                 return info.frames_rejected + info.frames_dropped
 
+            def counted_by_node() -> int:
+                status = probe.status()
+                assert status is not None, "no /diagnostics"
+                values = {kv.key: kv.value for kv in status.values}
+                return int(values["frames_rejected"]) + int(values["frames_dropped"])
+
             before = unanswered()
             for name, _, bad in inputs:
                 camera.publish(bad)
                 if transport == "compressed":  # corrupt data shows only when decoded, so the
-                    probe.spin_until(lambda: False, 0.3)  # worker must take it before the next
+                    # worker must take it before the good frame that would supersede it
+                    reports = (counted_by_node() for _ in range(60))  # a report a second
+                    assert next((n for n in reports if n > before), None) == before + 1, name
                 after = unanswered()  # the node still answers a good frame
                 assert after == before + 1, f"{name}: {after - before} frames counted"
                 before = after
@@ -255,7 +264,7 @@ def test_bag_replay_needs_use_sim_time_and_says_so(
     the node says that; once /clock runs, the same frames are segmented."""
     from builtin_interfaces.msg import Time
     from conftest import probe_node
-    from diagnostic_msgs.msg import DiagnosticStatus
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
     from rclpy.qos import QoSProfile
     from rosgraph_msgs.msg import Clock
 
@@ -275,38 +284,49 @@ def test_bag_replay_needs_use_sim_time_and_says_so(
                 msg.header.stamp = Time(sec=bag_ns[0] // 10**9, nanosec=bag_ns[0] % 10**9)
                 return msg
 
-            def play(seconds: float, with_clock: bool) -> int:
-                """Publish bag frames at 10 Hz; how many got labels."""
-                answered = 0
-                end = time.monotonic() + seconds
-                while time.monotonic() < end:
+            def play(until, with_clock: bool) -> list:
+                """Publish bag frames, each after the last was answered or a tenth of a
+                second passed, until ``until()``; the messages sent."""
+                sent = []
+                for _ in range(600):
                     msg = bag_frame()
                     if with_clock:
                         clock.publish(Clock(clock=msg.header.stamp))
-                        probe.spin_until(lambda: False, 0.02)
                     camera.publish(msg)
-                    answered += (
-                        probe.wait_for("/segment_node/labels", msg.header.stamp, timeout=0.1)
-                        is not None
-                    )
-                return answered
+                    sent.append(msg)
+                    probe.wait_for("/segment_node/labels", msg.header.stamp, timeout=0.1)
+                    if until():
+                        break
+                return sent
 
-            start = time.monotonic()
-            assert play(2.0, with_clock=False) == 0
-            assert probe.spin_until(lambda: "use_sim_time:=true" in node.log(), 3.0)
-            assert time.monotonic() - start < 5.0
-            status, _ = diagnostics_values(probe)
-            assert status.level == DiagnosticStatus.ERROR, status.message
-            assert "nothing published" in status.message, status.message
-            assert "use_sim_time:=true" in status.message, status.message
+            def answered(sent: list) -> int:
+                return sum(probe.find("/segment_node/labels", m.header.stamp) is not None
+                           for m in sent)  # fmt: skip
+
+            def error_says(*words: str) -> Callable[[], bool]:
+                """A report since the phase began is an ERROR that says ``words``."""
+                probe.received["/diagnostics"].clear()
+                return lambda: any(
+                    s.level == DiagnosticStatus.ERROR
+                    and all(w in s.message for w in ("nothing published", *words))
+                    for a in probe.received["/diagnostics"] for s in a.status
+                )  # fmt: skip
+
+            probe.record("/segment_node/labels")
+            probe.record("/diagnostics", DiagnosticArray)
+            said = error_says("use_sim_time:=true")
+            sent = play(lambda: "use_sim_time:=true" in node.log() and said(), with_clock=False)
+            assert "use_sim_time:=true" in node.log() and said(), node.log()[-2000:]
 
             assert probe.set_parameters(NODE, {"use_sim_time": True})[0].successful
-            assert play(2.0, with_clock=False) == 0
-            assert probe.spin_until(lambda: "no /clock" in node.log(), 3.0), node.log()[-2000:]
-            status, _ = diagnostics_values(probe)
-            assert status.level == DiagnosticStatus.ERROR and "--clock" in status.message
+            said = error_says("--clock")
+            sent += play(lambda: "no /clock" in node.log() and said(), with_clock=False)
+            assert "no /clock" in node.log() and said(), node.log()[-2000:]
 
-            assert play(4.0, with_clock=True) > 5, node.log()[-2000:]
+            # once /clock runs, the same frames are segmented; nothing sent before was
+            segmented = play(lambda: probe.received["/segment_node/labels"], with_clock=True)
+            assert answered(segmented) >= 1, node.log()[-2000:]
+            assert answered(sent) == 0
     finally:
         stop_node(node)
 
@@ -416,8 +436,7 @@ def test_a_paused_camera_is_not_a_transport_problem(
                 assert probe.publish_until_answered(camera, frame, "/segment_node/labels")
             status = status_while_publishing(probe, camera, frame)
             assert status.level == DiagnosticStatus.OK, status.message
-            probe.spin_until(lambda: False, 2.5)  # the camera pauses
-            status, _ = diagnostics_values(probe)
+            status = probe.status(lambda s: s.level != DiagnosticStatus.OK)  # camera pauses
             assert status.level == DiagnosticStatus.WARN
             assert "frames stopped arriving" in status.message, status.message
             assert "0.5 MB" not in status.message and "0.5 MB" not in node.log()  # no DDS hint

@@ -91,13 +91,11 @@ def test_two_cameras_one_model_labels_and_headers(probe, tiny_segmenter, street_
 
 
 def test_frames_available_together_run_as_one_batch(probe, street_frames):
+    """Pairs sent faster than the node segments them: sooner or later both cameras' frames
+    wait together and run as one batch of two (how soon depends on the machine's load)."""
     from diagnostic_msgs.msg import DiagnosticArray
 
     probe.record("/diagnostics", DiagnosticArray)
-    for _ in range(15):  # pairs faster than the node can segment them
-        for camera in CAMERAS:
-            probe.cameras[camera].publish(probe.compressed_frame(jpeg(street_frames[2]), camera))
-        probe.spin_until(lambda: False, 0.005)
 
     def batch_max() -> int:
         values = [
@@ -109,22 +107,37 @@ def test_frames_available_together_run_as_one_batch(probe, street_frames):
         ]
         return max(values, default=0)
 
-    assert probe.spin_until(lambda: batch_max() == 2, 10.0)
+    data = jpeg(street_frames[2])
+    for _ in range(3000):
+        for camera in CAMERAS:
+            probe.cameras[camera].publish(probe.compressed_frame(data, camera))
+        if probe.spin_until(lambda: batch_max() == 2, 0.02):
+            break
+    assert batch_max() == 2
 
 
 def test_corrupt_jpeg_is_rejected_and_node_keeps_answering(probe, node, street_frames):
     from sensor_msgs.msg import CompressedImage
 
+    def rejected() -> int:
+        status = probe.status(name="front")
+        assert status is not None, "no /diagnostics"
+        return int(next(kv.value for kv in status.values if kv.key == "frames_rejected"))
+
     good = jpeg(street_frames[0])
     bad = [good[: len(good) // 3], b"\xff\xd8garbage", b""]
+    before = rejected()
     for data in bad:
         msg = CompressedImage(format="jpeg", data=data)
         msg.header.stamp = probe.node.get_clock().now().to_msg()
         probe.cameras["front"].publish(msg)
-        probe.spin_until(lambda: False, 0.3)
+        # the worker finds a truncated JPEG only when it decodes it: let it before the next
+        before += 1
+        reports = (rejected() for _ in range(60))  # a report a second
+        assert next((n for n in reports if n >= before), None) == before
     msgs = send_pair(probe, {"front": street_frames[0], "rear": street_frames[0]})
     info = probe.wait_for(f"{NODE}/front/info", msgs["front"][0].header.stamp)
-    assert info.frames_rejected == 3
+    assert info.frames_rejected == before
     assert node.alive()
 
 
@@ -140,12 +153,8 @@ def test_best_effort_camera_against_reliable_input_is_named(probe, node):
 
 def test_views_nobody_subscribes_to_are_not_computed(probe, street_frames):
     """This probe listens to labels only: colour, overlay, confidence, masks are skipped."""
-    from diagnostic_msgs.msg import DiagnosticArray
 
-    probe.record("/diagnostics", DiagnosticArray)
     send_pair(probe, {"front": street_frames[0], "rear": street_frames[1]})
-    start = len(probe.received["/diagnostics"])
-    assert probe.spin_until(lambda: len(probe.received["/diagnostics"]) > start, 5.0)
-    statuses = [s for s in probe.received["/diagnostics"][-1].status if "front" in s.name]
-    values = {kv.key: kv.value for kv in statuses[0].values}
+    status = probe.status(name="front")
+    values = {kv.key: kv.value for kv in status.values}
     assert values["views_published"] == "labels"

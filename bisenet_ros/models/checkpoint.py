@@ -25,6 +25,7 @@ from .builder import build_model
 log = logging.getLogger(__name__)
 
 FORMAT = "bisenet_ros"
+STATE_FORMAT = "bisenet_ros.train_state"  # bisenet train's last.pt: weights, manifest, optimizer...
 FORMAT_VERSION = 1
 
 # Final 1x1 classifier convolutions, in our (CoinCheung) names.
@@ -217,9 +218,11 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], str, str
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     obj = safe_torch_load(path)
-    if isinstance(obj, dict) and obj.get("format") == FORMAT:
+    if isinstance(obj, dict) and obj.get("format") in (FORMAT, STATE_FORMAT):
+        # a training state holds the trained class table too: never fall back to defaults
+        weights = obj["state_dict" if obj["format"] == FORMAT else "model"]
         manifest = Manifest.from_dict(obj["manifest"])
-        return _float32(obj["state_dict"]), manifest.arch, FORMAT, manifest
+        return _float32(weights), manifest.arch, FORMAT, manifest
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path} holds a {type(obj).__name__}, not a state dict")
     for wrapper in ("state_dict", "model", "model_state_dict"):

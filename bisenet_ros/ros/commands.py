@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..arguments import number
@@ -57,9 +58,11 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 
 def node_arguments(args: argparse.Namespace) -> list[str]:
     """The ROS command line ``bisenet node`` hands to segment_node's main()."""
-    from .params import package_file
+    from .node_launch import file_parameters, labels_remappings
+    from .params import SPECS, package_file
 
     params_file = args.params_file or str(package_file("config", "segment.yaml"))
+    cameras = file_parameters(params_file).get("cameras", SPECS["cameras"].default)
     ros = ["--ros-args", "--params-file", params_file]
     for name, value in (
         ("model_path", args.model),
@@ -68,8 +71,8 @@ def node_arguments(args: argparse.Namespace) -> list[str]:
     ):
         if value:
             ros += ["-p", f"{name}:={value}"]
-    if args.labels_topic:
-        ros += ["-r", f"~/labels:={args.labels_topic}"]
+    for leaf, topic in labels_remappings(cameras, args.labels_topic):
+        ros += ["-r", f"{leaf}:={topic}"]
     extra = [a for a in args.ros_args if a not in ("--", "--ros-args")]
     return ["segment_node", *ros, *extra]
 
@@ -77,7 +80,12 @@ def node_arguments(args: argparse.Namespace) -> list[str]:
 def run_node(args: argparse.Namespace) -> int:
     from .segment_node import main
 
-    return main(node_arguments(args))
+    try:
+        arguments = node_arguments(args)
+    except (OSError, ValueError) as error:  # the parameter file: a usage error, as rcl's
+        print(f"bisenet node: error: {error}", file=sys.stderr)
+        return 2
+    return main(arguments)
 
 
 def run_demo(args: argparse.Namespace) -> int:

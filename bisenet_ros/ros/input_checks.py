@@ -17,7 +17,7 @@ from sensor_msgs.msg import CompressedImage
 
 from bisenet_ros.image_decoding import check_compressed, check_raw
 
-from .camera import Problem
+from .camera_stats import Problem
 from .image_cdr import RawImage, parse_image
 
 OWN_CLOCK_FIX = "max_input_age_ms:=0 (or synchronise the camera's clock: chrony, PTP)"
@@ -42,12 +42,16 @@ def age_ms(msg: RawImage | CompressedImage, now_ns: int) -> float | None:
 
 
 def arrival_problem(
-    age: float | None, max_age_ms: float, waiting_for_clock: bool
+    age: float | None, max_age_ms: float, clock_idle_s: float | None
 ) -> Problem | None:
-    """Why a frame's stamp makes it unusable on arrival, or None."""
+    """Why a frame's stamp makes it unusable on arrival, or None.
+
+    ``clock_idle_s``: under use_sim_time, seconds since /clock last moved the node's clock
+    (inf before the first /clock message); None on the system clock.
+    """
     if max_age_ms <= 0 or age is None:
         return None
-    if waiting_for_clock:
+    if clock_idle_s == float("inf"):
         return Problem(
             "no_clock",
             "use_sim_time is true but no /clock message has arrived, so frame ages cannot be "
@@ -61,14 +65,22 @@ def arrival_problem(
             "play it with `ros2 bag play --clock`. A camera with its own clock? Set "
             f"{OWN_CLOCK_FIX}. A slow link? Raise max_input_age_ms",
         )
-    if -age > max_age_ms:
+    if -age <= max_age_ms:
+        return None
+    if clock_idle_s is not None and clock_idle_s * 1000 > max_age_ms:
         return Problem(
-            "stamp_in_future",
-            f"header stamp {-age / 1000:.3f} s ahead of the node's clock "
-            f"(max_input_age_ms={max_age_ms:g}): the camera stamps with its own clock; set "
-            f"{OWN_CLOCK_FIX}",
+            "clock_stalled",
+            f"header stamp {-age / 1000:.3f} s ahead of /clock, which has not moved for "
+            f"{clock_idle_s:.1f} s while frames keep coming (use_sim_time): the bag player "
+            "is paused or publishes /clock too rarely; resume it, or play with `ros2 bag play "
+            "--clock 100` (a faster /clock), or raise max_input_age_ms",
         )
-    return None
+    return Problem(
+        "stamp_in_future",
+        f"header stamp {-age / 1000:.3f} s ahead of the node's clock "
+        f"(max_input_age_ms={max_age_ms:g}): the camera stamps with its own clock; set "
+        f"{OWN_CLOCK_FIX}",
+    )
 
 
 def pickup_problem(age: float | None, max_age_ms: float) -> Problem | None:
@@ -87,4 +99,10 @@ SUPERSEDED = Problem(
     "superseded",
     "frames arrive faster than the model runs: a waiting frame is replaced by the newest one "
     "(by design; lower the camera rate to avoid the wasted transport)",
+)
+
+DEACTIVATED = Problem(
+    "deactivated",
+    "the node was deactivated while this frame waited for the worker (by design: a frame from "
+    "before deactivation is never answered after activation)",
 )

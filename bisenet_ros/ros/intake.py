@@ -15,8 +15,16 @@ from sensor_msgs.msg import CompressedImage
 
 from bisenet_ros.image_decoding import ImageError, compressed_to_array, image_to_array
 
-from .camera import Camera, Frame, Problem
-from .input_checks import SUPERSEDED, age_ms, arrival_problem, checked_message, pickup_problem
+from .camera import Camera, Frame
+from .camera_stats import Problem
+from .input_checks import (
+    DEACTIVATED,
+    SUPERSEDED,
+    age_ms,
+    arrival_problem,
+    checked_message,
+    pickup_problem,
+)
 from .reason_log import ReasonLog
 
 
@@ -29,41 +37,50 @@ class Intake:
         self._log = ReasonLog(node.get_logger(), period_s=5.0)
         self._frames = threading.Condition()  # guards the cameras' pending frames
         self._open = False
+        self._clock_seen = (0, 0.0)  # (ROS time, monotonic time when it last changed)
 
     # --- the callbacks' side --------------------------------------------------------------
 
     def receive(self, camera: Camera, msg: bytes | CompressedImage) -> None:
         """A frame from a subscription: counted, checked, and kept if nothing rules it out."""
         now = time.monotonic()
-        with self._frames:
-            camera.received += 1
-            camera.last_receive = now
-            camera.unanswered_since = camera.unanswered_since or now
-            camera.input_times.append(now)
+        camera.stats.received(now)
         try:
             self._admit(camera, msg, now)
         except Exception as error:  # a bug must not stop the executor; count and say so
-            self.count(camera, camera.rejected, Problem("internal_error", repr(error)), "error")
+            self.count(camera, Problem("internal_error", repr(error)), rejected=True)
 
     def _admit(self, camera: Camera, msg: bytes | CompressedImage, now: float) -> None:
         try:
             checked = checked_message(msg, self._value("max_input_pixels"))
         except ImageError as error:
-            self.count(camera, camera.rejected, Problem(error.reason, error.detail))
+            self.count(camera, Problem(error.reason, error.detail), rejected=True)
             return
         age = self.age_ms(checked)
-        camera.last_input_age_ms = float("nan") if age is None else age
-        clock = self._node.get_clock()
-        waiting_for_clock = clock.ros_time_is_active and clock.now().nanoseconds == 0
-        problem = arrival_problem(age, self._value("max_input_age_ms"), waiting_for_clock)
+        camera.stats.input_age(age)
+        problem = arrival_problem(age, self._value("max_input_age_ms"), self._clock_idle_s(now))
         if problem:
-            self.count(camera, camera.dropped, problem)
+            self.count(camera, problem)
             return
         with self._frames:
-            if camera.pending is not None:
-                self.count(camera, camera.dropped, SUPERSEDED, level="info")
+            superseded = camera.pending is not None
             camera.pending = (checked, now)
             self._frames.notify()
+        if superseded:
+            self.count(camera, SUPERSEDED)
+
+    def _clock_idle_s(self, now: float) -> float | None:
+        """Seconds since the node's clock last moved under use_sim_time (inf: no /clock yet);
+        None when it runs on the system clock."""
+        clock = self._node.get_clock()
+        if not clock.ros_time_is_active:
+            return None
+        ros_ns = clock.now().nanoseconds
+        if ros_ns == 0:
+            return float("inf")
+        if ros_ns != self._clock_seen[0]:
+            self._clock_seen = (ros_ns, now)
+        return now - self._clock_seen[1]
 
     # --- the worker's side ----------------------------------------------------------------
 
@@ -71,11 +88,19 @@ class Intake:
         with self._frames:
             self._open = True
 
-    def close(self) -> None:
-        """Wake a waiting ``take`` and make it return None."""
+    def close(self, cameras: list[Camera]) -> None:
+        """Wake a waiting ``take`` and make it return None; frames still waiting are dropped
+        (counted), so that none received before deactivation is answered after it."""
         with self._frames:
             self._open = False
+            left = [camera for camera in cameras if camera.pending is not None]
+            for camera in cameras:
+                camera.pending = None
             self._frames.notify_all()
+        for camera in left:
+            self.count(camera, DEACTIVATED)
+        for camera in cameras:
+            camera.stats.stop_waiting()
 
     def take(self, cameras: list[Camera]) -> list[tuple] | None:
         """Every waiting (camera, message, receive time), once there is one; None when closed."""
@@ -95,7 +120,7 @@ class Intake:
         camera, msg, received = taken
         problem = pickup_problem(self.age_ms(msg), self._value("max_input_age_ms"))
         if problem:
-            self.count(camera, camera.dropped, problem)
+            self.count(camera, problem)
             return None
         max_pixels = self._value("max_input_pixels")
         try:
@@ -103,9 +128,9 @@ class Intake:
                 return Frame(camera, msg, received, *compressed_to_array(msg, max_pixels))
             return Frame(camera, msg, received, *image_to_array(msg, max_pixels))
         except ImageError as error:
-            self.count(camera, camera.rejected, Problem(error.reason, error.detail))
+            self.count(camera, Problem(error.reason, error.detail), rejected=True)
         except Exception as error:  # e.g. a decoder crash on hostile data
-            self.count(camera, camera.rejected, Problem("decode", repr(error)))
+            self.count(camera, Problem("decode", repr(error)), rejected=True)
         return None
 
     # --- both -----------------------------------------------------------------------------
@@ -113,15 +138,22 @@ class Intake:
     def age_ms(self, msg) -> float | None:
         return age_ms(msg, self._node.get_clock().now().nanoseconds)
 
-    def count(self, camera: Camera, counter, problem: Problem, level: str = "warning") -> None:
-        """Count a frame that gets no answer under its reason, and log the reason."""
-        counter[problem.reason] += 1
-        if problem is not SUPERSEDED:
-            camera.note_problem(problem, time.monotonic())
-        verb = "rejected" if counter is camera.rejected else "dropped"
+    def count(self, camera: Camera, problem: Problem, rejected: bool = False) -> None:
+        """Count a frame that gets no answer under its reason, and log the reason.
+
+        The newest-frame policy's drops (superseded, deactivated) are by design: logged once
+        at INFO and no problem for diagnostics; every other reason is a WARNING, repeated
+        at most every 5 s with the count in between (``internal_error``: an ERROR).
+        """
+        by_design = problem in (SUPERSEDED, DEACTIVATED)
+        camera.stats.unanswered(rejected, problem, time.monotonic(), noted=not by_design)
+        verb = "rejected" if rejected else "dropped"
         topic = self._node.resolve_topic_name(camera.input_topic)
         message = f"{verb} a frame on {topic} ({problem.reason}): {problem.detail}"
-        self._log.report((camera.name, problem.reason), message, level)
+        level = (
+            "info" if by_design else "error" if problem.reason == "internal_error" else "warning"
+        )
+        self._log.report((camera.name, problem.reason), message, level, once=by_design)
 
     def report_bug(self, error: Exception) -> None:
         self._log.report(("", "bug"), f"frame processing failed: {error!r}", "error")

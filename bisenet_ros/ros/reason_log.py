@@ -1,4 +1,5 @@
-"""Log every distinct (camera, reason) at once, then at most once per period with a count.
+"""Log every distinct (camera, reason) at once, then at most once per period with a count
+(or never again).
 
 rclpy's ``throttle_duration_sec`` throttles per call site: one line would then speak for
 every camera and every reason, and the others would never be seen.
@@ -20,11 +21,12 @@ class ReasonLog:
         self._last: dict[tuple, float] = {}
         self._unlogged: dict[tuple, int] = {}
 
-    def report(self, key: tuple, message: str, level: str = "warning") -> None:
+    def report(self, key: tuple, message: str, level: str = "warning", once: bool = False) -> None:
+        """Log ``message`` unless ``key`` was logged within the period (``once``: ever)."""
         now = time.monotonic()
         with self._lock:
             last = self._last.get(key)
-            if last is not None and now - last < self._period_s:
+            if last is not None and (once or now - last < self._period_s):
                 self._unlogged[key] = self._unlogged.get(key, 0) + 1
                 return
             skipped = self._unlogged.pop(key, 0)

@@ -34,7 +34,8 @@ from bisenet_ros.inference.views import output_size, render
 
 from . import diagnostics, outputs, process
 from . import params as P
-from .camera import Camera, Frame, Problem
+from .camera import Camera, Frame
+from .camera_stats import Problem
 from .compat import SubscriptionEventCallbacks
 from .intake import Intake
 from .transport import apply_default_profile, incompatible_qos_hint
@@ -214,7 +215,7 @@ class SegmentNode(LifecycleNode):
                     P.reliability_qos("best_effort", 1),
                 )
             )
-        camera.input_publishers, camera.matched_since = frozenset(), time.monotonic()
+        camera.stats.subscribed(time.monotonic())
         self.get_logger().info(f"subscribed to {self.resolve_topic_name(camera.input_topic)}")
 
     def _stop(self) -> None:
@@ -222,7 +223,7 @@ class SegmentNode(LifecycleNode):
             for sub in camera.subscriptions:
                 self.destroy_subscription(sub)
             camera.subscriptions.clear()
-        self._intake.close()
+        self._intake.close(self._cameras)
         if self._worker is not None:
             self._worker.join()
             self._worker = None
@@ -272,9 +273,9 @@ class SegmentNode(LifecycleNode):
                     self._segment_and_publish([frame])
                 return
             camera = frames[0].camera
-            self._intake.count(camera, camera.rejected, Problem("segmenter", str(error)))
+            self._intake.count(camera, Problem("segmenter", str(error)), rejected=True)
             return
-        self._reporter.timings.batch_sizes.append(len(frames))
+        self._reporter.timings.add_batch(len(frames))
         for frame, result in zip(frames, results, strict=True):
             self._publish(frame, result)
 
@@ -320,16 +321,13 @@ class SegmentNode(LifecycleNode):
         """Count the frame, keep its timing for diagnostics and publish ~/info."""
         now = time.monotonic()
         camera = frame.camera
-        camera.processed += 1
-        camera.output_times.append(now)
-        camera.unanswered_since = 0.0
+        counts = camera.stats.answered(now)
         node_ms = (now - frame.received) * 1e3
         age = self._intake.age_ms(frame.msg)
         timing = {**result.timing, "total_latency_ms": node_ms if age is None else age}
         self._reporter.timings.add_frame(
             result.timing["inference_ms"], node_ms, sum(result.timing.values())
         )
-        counts = (camera.processed, sum(camera.dropped.values()), sum(camera.rejected.values()))
         runtime = (self._segmenter.backend, self._segmenter.precision)
         info = outputs.segmentation_info(
             frame.msg.header, self._segmenter.manifest, Path(self._model_path).stem, runtime,
@@ -340,13 +338,23 @@ class SegmentNode(LifecycleNode):
     # --- diagnostics --------------------------------------------------------------------
 
     def _publish_diagnostics(self) -> None:
+        """The timer's callback: a failure is logged and the node goes on (rclpy would
+        raise it out of spin and end the node)."""
         segmenter = self._segmenter
         model = {
             "backend": segmenter.backend if segmenter else "",
             "precision": segmenter.precision if segmenter else "",
             "model": self._model_path,
         }
-        self._diagnostics.publish(self._reporter.report(list(self._cameras), self._params, model))
+        try:
+            report = self._reporter.report(list(self._cameras), self._params, model)
+        except Exception:  # a bug must not stop the node; say so loudly
+            self.get_logger().error(
+                f"diagnostics report failed; the node goes on:\n{traceback.format_exc()}",
+                throttle_duration_sec=60.0,
+            )
+            return
+        self._diagnostics.publish(report)
 
 
 def _autostart(node: SegmentNode) -> bool:

@@ -91,7 +91,7 @@ def run_train(args: argparse.Namespace) -> int:
         )
         return 130  # the shell's code for "ended by Ctrl-C"
     if metrics:
-        print(f"val mIoU {metrics['miou']:.4f}")
+        print(f"val mIoU {100 * metrics['miou']:.2f}")
     return 0
 
 
@@ -105,6 +105,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     if not Path(args.root).is_dir():  # before the model loads
         raise FileNotFoundError(f"dataset folder not found: {args.root}")
+    if Path(args.checkpoint).suffix in (".onnx", ".engine"):
+        raise ValueError(
+            f"{args.checkpoint}: evaluate takes a checkpoint (.pt/.pth), the one the graph "
+            "was exported from"
+        )
     model, manifest = load_checkpoint(args.checkpoint)
     size = tuple(args.input_size) if args.input_size else manifest.input_size
     dataset = build_dataset(

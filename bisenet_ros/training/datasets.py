@@ -107,8 +107,13 @@ class LabelDecoder:
             out[code == _colour_code(np.array(self.ignore_color))] = IGNORE
         if (out < 0).any():
             bad = [tuple(int(v) for v in c) for c in np.unique(rgb[out < 0], axis=0)[:10]]
+            hint = (
+                "" if self.ignore_color is not None
+                else "; if one of them marks unlabelled pixels, set ignore_color: [r, g, b] "
+                "in dataset.yaml"
+            )  # fmt: skip
             raise LabelError(
-                f"{path}: colours {bad} are neither class colours nor the ignore colour"
+                f"{path}: colours {bad} are neither class colours nor the ignore colour{hint}"
             )
         return out.astype(np.uint8)
 
@@ -257,6 +262,18 @@ def _splits(split: str | list[str]) -> list[str]:
     return [split] if isinstance(split, str) else list(split)
 
 
+def _split_folder(root: Path, split: str) -> Path:
+    """``root/<split>``, or FileNotFoundError naming the split and the ones that exist."""
+    folder = root / split
+    if not folder.is_dir():
+        found = sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+        raise FileNotFoundError(
+            f"split {split!r} not found: no folder {folder} (folders in {root}: "
+            f"{', '.join(found) or 'none'})"
+        )
+    return folder
+
+
 def _join(pairings: list[Pairing]) -> Pairing:
     out = Pairing(pairs=[])
     for p in pairings:
@@ -270,7 +287,10 @@ def camvid_spec(root: Path, split: str | list[str]) -> DatasetSpec:
     """CamVid (SegNet 11 classes): ``<split>/images/*.jpg``, ``<split>/labels/*.png``; 11 = void."""
     classes = ClassTable([n for n, _ in CAMVID], [c for _, c in CAMVID], drivable_ids=[3])
     pairing = _join(
-        [pair_folders(root / s / "images", root / s / "labels") for s in _splits(split)]
+        [
+            pair_folders(_split_folder(root, s) / "images", root / s / "labels")
+            for s in _splits(split)
+        ]
     )
     return DatasetSpec(pairing, classes, LabelDecoder.for_ids(len(CAMVID), ignore_value=11))
 
@@ -337,6 +357,8 @@ def custom_spec(root: Path, split: str | list[str]) -> DatasetSpec:
     layouts = meta.get("splits") or {}
     pairings = []
     for s in _splits(split):
+        if s not in layouts:
+            _split_folder(root, s)
         layout = layouts.get(s, {"images": f"{s}/images", "labels": f"{s}/labels"})
         if isinstance(layout, str):
             pairings.append(pair_list_file(root / layout, root))

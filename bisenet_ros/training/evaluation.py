@@ -115,6 +115,6 @@ def evaluate(
     for images, labels in bar:
         probs = predict_probs(model, images.to(device), labels.shape[-2:], tuple(scales), flip)
         hist += confusion_matrix(labels, probs.argmax(1).cpu(), num_classes)
-        bar.set_postfix(miou=f"{scores(hist)['miou']:.3f}")
+        bar.set_postfix(miou=f"{100 * scores(hist)['miou']:.2f}")
     model.train(was_training)
     return EvalResult(hist, scores(hist, class_names))

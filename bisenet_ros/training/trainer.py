@@ -30,6 +30,7 @@ from ..manifest import Manifest
 from ..models import build_model, load_checkpoint, save_checkpoint
 from ..models.checkpoint import (
     NUMPY_ARRAY_GLOBALS,
+    STATE_FORMAT,
     atomic_torch_save,
     safe_torch_load,
     small_classifiers,
@@ -44,8 +45,6 @@ from .sampler import StreamBatchSampler
 from .transforms import EvalTransform, TrainAugment
 
 log = logging.getLogger(__name__)
-
-STATE_FORMAT = "bisenet_ros.train_state"
 
 
 class Interrupted(Exception):
@@ -399,7 +398,7 @@ class Trainer:
             )  # fmt: skip
             miou = result.metrics["miou"]
             result.to_json(self.out_dir / f"eval_{self.iteration:06d}.json")
-            log.info("iter %d val mIoU %.4f", self.iteration, miou)
+            log.info("iter %d val mIoU %.2f", self.iteration, 100 * miou)
             if writer:
                 writer.add_scalar("val/miou", miou, self.iteration)
                 writer.add_scalar("val/pixel_acc", result.metrics["pixel_acc"], self.iteration)
