@@ -77,7 +77,11 @@ EXACT = [
     (["train", "--config", "ok.yaml", "--resume", "run/nothere.pt"],
      "bisenet train: error: --resume: no training state at run/nothere.pt"),
     (["check-dataset", "--root", "frames"],
-     "bisenet check-dataset: error: dataset folder not found: frames/train/images"),
+     "bisenet check-dataset: error: split 'train' not found: no folder frames/train (folders "
+     "in frames: none)"),
+    (["evaluate", "garbage.onnx", "--root", "frames"],
+     "bisenet evaluate: error: garbage.onnx: evaluate takes a checkpoint (.pt/.pth), the one "
+     "the graph was exported from"),
     (["evaluate", "empty.pt", "--root", "nope"],
      "bisenet evaluate: error: dataset folder not found: nope"),
     (["export", "onnx", "empty.pt"],

@@ -12,6 +12,8 @@ from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 from bisenet_ros.image_decoding import (  # noqa: E402
     ImageError,
+    check_compressed,
+    check_raw,
     compressed_size,
     compressed_to_array,
     image_to_array,
@@ -209,3 +211,38 @@ def test_jpeg_bomb_rejected_from_its_header(rgb):
     with pytest.raises(ImageError) as error:
         compressed_to_array(CompressedImage(format="jpeg", data=bytes(data)), max_pixels=1 << 26)
     assert error.value.reason == "too_large"
+
+
+@pytest.mark.parametrize("marker", [b"\xff\xc0", b"\xff\xc2"], ids=["baseline", "progressive"])
+def test_jpeg_bomb_behind_fill_bytes_is_still_rejected_unread(rgb, marker):
+    """Fill bytes (0xFF, legal before any marker) in front of the frame header, and a
+    progressive SOF: the size is still read from the header, so the frame is refused
+    before decoding, not after."""
+    params = [cv2.IMWRITE_JPEG_PROGRESSIVE, 1] if marker == b"\xff\xc2" else []
+    data = bytearray(cv2.imencode(".jpg", rgb, params)[1].tobytes())
+    sof = data.index(marker)
+    data[sof + 5 : sof + 9] = (20000).to_bytes(2, "big") * 2
+    data[sof:sof] = b"\xff" * 7
+    msg = CompressedImage(format="jpeg", data=bytes(data))
+    assert compressed_size(msg.data) == (20000, 20000)
+    with pytest.raises(ImageError) as error:
+        check_compressed(msg, max_pixels=1 << 26)  # what the node runs on arrival
+    assert error.value.reason == "too_large"
+
+
+@pytest.mark.parametrize(
+    "data",
+    [b"\xff\xd8\xff\xe0garbage", b"\x89PNG\r\n\x1a\n" + b"\x00" * 4 + b"JUNK" + b"\x00" * 8],
+    ids=["jpeg", "png"],
+)
+def test_a_frame_whose_header_gives_no_size_is_refused_unread(data):
+    with pytest.raises(ImageError) as error:
+        check_compressed(CompressedImage(format="", data=data))
+    assert error.value.reason == "corrupt" and "gives no image size" in error.value.detail
+
+
+def test_echoed_input_is_cut_short():
+    msg = Image(height=64, width=64, encoding="x" * 10_000, step=192)
+    with pytest.raises(ImageError) as error:
+        check_raw(msg)
+    assert len(error.value.detail) < 120 and "10000 characters" in error.value.detail

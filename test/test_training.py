@@ -167,6 +167,18 @@ def test_bisenetv1_trains_with_its_two_weighted_aux_heads(tiny_camvid, tmp_path)
     assert math.isfinite(trainer.step(images, labels))
 
 
+def test_a_training_state_is_read_with_its_manifest(tiny_camvid, tmp_path):
+    """last.pt runs at the trained size with the trained classes, in every reader
+    (evaluate, export, the node load it through load_checkpoint)."""
+    config = tiny_config(tiny_camvid, tmp_path, max_iter=2)
+    trainer = Trainer(load_config(write_config(config, tmp_path / "c.yaml")))
+    trainer.run()
+    model, manifest = load_checkpoint(tmp_path / "last.pt")
+    assert manifest.to_dict() == trainer.manifest.to_dict()
+    assert manifest.input_size == (96, 128) and manifest.class_names[3] == "road"
+    assert manifest.drivable_ids == trainer.manifest.drivable_ids != []
+
+
 # The CLI with every tensor in float64. BiSeNetV2 at its random initialisation is badly
 # conditioned (logits around +-10, losses around 40), so float32 rounding differences between
 # one big and two small batch reductions grow to percent level within two steps; in float64

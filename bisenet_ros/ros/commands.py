@@ -78,13 +78,13 @@ def node_arguments(args: argparse.Namespace) -> list[str]:
 
 
 def run_node(args: argparse.Namespace) -> int:
-    from .segment_node import main
-
     try:
         arguments = node_arguments(args)
     except (OSError, ValueError) as error:  # the parameter file: a usage error, as rcl's
         print(f"bisenet node: error: {error}", file=sys.stderr)
         return 2
+    from .segment_node import main
+
     return main(arguments)
 
 
