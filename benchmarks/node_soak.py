@@ -29,8 +29,8 @@ import numpy as np
 from bisenet_ros.msg import SegmentationInfo
 from rclpy.qos import QoSProfile
 
+from bisenet_ros.bundled import BUNDLED_MODEL
 from bisenet_ros.ros.harness import NodeProcess, Probe
-from bisenet_ros.ros.params import BUNDLED_MODEL
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_S = 10.0

@@ -36,7 +36,8 @@ from sensor_msgs.msg import Image
 from std_msgs.msg import Header
 
 from bisenet_ros.ros.image_cdr import parse_image, serialize_image
-from bisenet_ros.ros.params import reliability_qos
+from bisenet_ros.ros.node_launch import LABELS_TOPIC
+from bisenet_ros.ros.qos import reliability_qos
 
 REPO = Path(__file__).resolve().parents[1]
 # The camera publishes 5 % faster than the bare Segmenter's rate in the same round: the node
@@ -77,7 +78,7 @@ class LabelArrivals:
     def __init__(self, probe) -> None:
         self.times: dict[tuple[int, int], float] = {}
         probe.node.create_subscription(
-            Image, "/segmentation", self._keep, reliability_qos("reliable", 10), raw=True
+            Image, LABELS_TOPIC, self._keep, reliability_qos("reliable", 10), raw=True
         )
 
     def _keep(self, data: bytes) -> None:
@@ -176,10 +177,10 @@ def main() -> int:
     import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
 
+    from bisenet_ros.bundled import model_file
     from bisenet_ros.inference import Segmenter
     from bisenet_ros.ros.demo import camvid_frames
     from bisenet_ros.ros.harness import NodeProcess, Probe
-    from bisenet_ros.ros.params import model_file
 
     workdir = Path(tempfile.mkdtemp(prefix="node_bench_"))
     weights, which = model_file(args.model)
@@ -189,7 +190,7 @@ def main() -> int:
         {"model_path": str(weights), "backend": args.backend, "threads": args.threads,
          "max_input_age_ms": 0.0},
         workdir,
-        ros_args=("-r", "~/labels:=/segmentation"),
+        ros_args=("-r", f"~/labels:={LABELS_TOPIC}"),
     ).start()  # fmt: skip
     rclpy.init()
     probe = Probe("bench_camera")
@@ -199,9 +200,7 @@ def main() -> int:
         labels = LabelArrivals(probe)
         probe.record("/diagnostics", DiagnosticArray)
         if not probe.spin_until(
-            lambda: (
-                camera.get_subscription_count() and probe.node.count_publishers("/segmentation")
-            ),
+            lambda: camera.get_subscription_count() and probe.node.count_publishers(LABELS_TOPIC),
             300,
         ):
             raise SystemExit(f"segment_node did not start:\n{node.log()[-3000:]}")

@@ -6,7 +6,8 @@ publish); the subscriber counts what arrives. Frames that do not arrive never re
 so it cannot count them: this is how to know the limit on a given machine.
 
     source env.bash
-    python benchmarks/transport_frame_sizes.py --interval 0.3 --json benchmarks/results/transport_frame_sizes.json
+    python benchmarks/transport_frame_sizes.py --interval 0.033 --count 30 \
+        --json benchmarks/results/transport_frame_sizes_30hz.json
 """
 
 from __future__ import annotations

@@ -212,17 +212,3 @@ def sidecar_path(model_path: str | Path) -> Path:
     """The manifest beside an exported model: ``model.onnx`` -> ``model.manifest.yaml``."""
     model_path = Path(model_path)
     return model_path.with_name(model_path.stem + ".manifest.yaml")
-
-
-def load_class_table(names_file: str | Path, colors_file: str | Path | None = None):
-    """Read class names (one per line) and optional RGB colours (``r g b`` per line)."""
-    names = [ln.strip() for ln in Path(names_file).read_text().splitlines() if ln.strip()]
-    if colors_file is None:
-        return names, default_palette(len(names))
-    colors = []
-    for ln in Path(colors_file).read_text().splitlines():
-        if ln.strip():
-            colors.append(tuple(int(v) for v in ln.replace(",", " ").split()[:3]))
-    if len(colors) != len(names):
-        raise ManifestError(f"{len(colors)} colours in {colors_file} for {len(names)} class names")
-    return names, colors

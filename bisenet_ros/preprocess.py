@@ -10,9 +10,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from .choices import RESIZE_MODES
 from .manifest import Manifest
 
-RESIZE_MODES = ("stretch", "letterbox")
 CHANNEL_ORDERS = ("rgb", "bgr")
 MIN_SIDE = 8  # below this a frame carries no usable content for a 32x-downsampling network
 

@@ -27,8 +27,13 @@ from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 from launch_ros.parameter_descriptions import ParameterValue
 
-from bisenet_ros.ros.node_launch import file_parameters, labels_remappings, parameter_value
-from bisenet_ros.ros.params import SPECS
+from bisenet_ros.ros.node_launch import (
+    LABELS_TOPIC,
+    file_parameters,
+    labels_remappings,
+    parameter_value,
+)
+from bisenet_ros.ros.params import SPECS, descriptor
 from bisenet_ros.ros.transport import default_profile_env
 from launch import LaunchDescription
 
@@ -36,7 +41,7 @@ SHARE = get_package_share_directory("bisenet_ros")
 NOT_GIVEN = "<params_file>"  # a node parameter's launch default: the parameter file's value
 ARGUMENTS = [  # the launch file's own arguments; the node's parameters follow them
     ("params_file", os.path.join(SHARE, "config", "segment.yaml"), "node parameter file"),
-    ("labels_topic", "/segmentation", "class ids; several cameras: <labels_topic>/<camera>"),
+    ("labels_topic", LABELS_TOPIC, "class ids; several cameras: <labels_topic>/<camera>"),
     ("namespace", "", "namespace of the node"),
     ("rviz", "false", "start RViz with config/segment.rviz"),
     ("use_sim_time", NOT_GIVEN, "use /clock (bag playback); default: the file's, else false"),
@@ -141,7 +146,9 @@ def _actions(context: LaunchContext) -> list:
 def generate_launch_description() -> LaunchDescription:
     actions = [DeclareLaunchArgument(n, default_value=d, description=t) for n, d, t in ARGUMENTS]
     actions += [
-        DeclareLaunchArgument(name, default_value=NOT_GIVEN, description=spec.description)
+        DeclareLaunchArgument(
+            name, default_value=NOT_GIVEN, description=descriptor(name, spec).description
+        )
         for name, spec in SPECS.items()
     ]
     # Fast DDS drops best-effort images over 0.5 MB unless configured: the shipped profile,

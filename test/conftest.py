@@ -50,6 +50,16 @@ RUGD_PATH = Path(
 ).resolve()
 
 
+def rugd_class_table(rugd_dir: Path) -> tuple[list[str], list[tuple[int, int, int]]]:
+    """The RUGD reference's class names (one per line) and RGB colours (``r g b`` per line)."""
+    names = [n.strip() for n in (rugd_dir / "rugd_names.txt").read_text().splitlines()]
+    lines = (rugd_dir / "rugd_colors.txt").read_text().split("\n")
+    colors = [tuple(int(v) for v in line.split()[:3]) for line in lines if line.strip()]
+    names = [n for n in names if n]
+    assert len(colors) == len(names)
+    return names, colors
+
+
 def _data_dir(path: Path, env: str, what: str) -> Path:
     if not path.is_dir():
         pytest.skip(f"{what} not found at {path} (set {env} to its folder)")
@@ -76,13 +86,11 @@ def rugd_checkpoint(rugd_dir, tmp_path_factory):
     made: dict[tuple[int, int], Path] = {}
 
     def make(input_size: tuple[int, int]) -> Path:
-        from bisenet_ros.manifest import Manifest, load_class_table
+        from bisenet_ros.manifest import Manifest
         from bisenet_ros.models import load_checkpoint, save_checkpoint
 
         if input_size not in made:
-            names, colors = load_class_table(
-                rugd_dir / "rugd_names.txt", rugd_dir / "rugd_colors.txt"
-            )
+            names, colors = rugd_class_table(rugd_dir)
             manifest = Manifest.default("bisenetv2", 25).with_classes(names, colors)
             manifest.input_size = tuple(input_size)
             model, manifest = load_checkpoint(

@@ -8,7 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")  # the jazzy-py310 leg runs without PyTorch
 
-from bisenet_ros.manifest import Manifest, load_class_table
+from conftest import rugd_class_table
+
+from bisenet_ros.manifest import Manifest
 from bisenet_ros.models import CheckpointError, build_model, load_checkpoint, save_checkpoint
 from bisenet_ros.models.checkpoint import mmseg_v1_name, mmseg_v2_name
 
@@ -211,9 +213,9 @@ def test_classifiers_the_file_lacks_start_small(camvid_dir):
     """Continuing from an inference checkpoint (no auxiliary heads, as the bundled model):
     the fresh heads' classifiers start small, so their first losses are near ln(classes)
     instead of 30 and more, whose gradients would wreck the loaded features."""
+    from bisenet_ros.bundled import BUNDLED_MODEL
     from bisenet_ros.models.checkpoint import CLASSIFIER
     from bisenet_ros.preprocess import preprocess
-    from bisenet_ros.ros.params import BUNDLED_MODEL
 
     model, manifest = load_checkpoint(BUNDLED_MODEL, aux_heads=True)
     inference, _ = load_checkpoint(BUNDLED_MODEL)
@@ -255,7 +257,7 @@ def test_aux_heads_in_the_file_are_dropped_for_inference(tmp_path):
 
 
 def test_project_format_round_trip_keeps_manifest_and_weights(rugd_dir, tmp_path):
-    names, palette = load_class_table(rugd_dir / "rugd_names.txt", rugd_dir / "rugd_colors.txt")
+    names, palette = rugd_class_table(rugd_dir)
     manifest = Manifest(
         arch="bisenetv2",
         class_names=names,

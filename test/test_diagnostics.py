@@ -25,7 +25,7 @@ def working_camera(until: float, rate_hz: float = 8.0) -> CameraStats:
     t = 0.0
     while t <= until:
         stats.received(t)
-        stats.answered(t + 0.01)
+        stats.answered(t + 0.01, ("labels",))
         t += 1.0 / rate_hz
     return stats
 

@@ -94,10 +94,12 @@ def model_and_drivable(tmp_path_factory) -> tuple[Segmenter, list[int], float, f
     if not RUGD.is_dir():
         pytest.skip(f"no trained weights: neither {BUNDLED} nor {RUGD}")
     pytest.importorskip("torch")  # to import the RUGD checkpoint
-    from bisenet_ros.manifest import Manifest, load_class_table
+    from conftest import rugd_class_table
+
+    from bisenet_ros.manifest import Manifest
     from bisenet_ros.models import load_checkpoint, save_checkpoint
 
-    names, colors = load_class_table(RUGD / "rugd_names.txt", RUGD / "rugd_colors.txt")
+    names, colors = rugd_class_table(RUGD)
     manifest = Manifest.default("bisenetv2", 25).with_classes(names, colors)
     manifest.input_size = (360, 480)
     model, manifest = load_checkpoint(

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from bisenet_ros import preprocess as pre
+from bisenet_ros.choices import RESIZE_MODES
 from bisenet_ros.inference import Segmentation, Segmenter
 from bisenet_ros.preprocess import place, preprocess
 
@@ -74,7 +75,7 @@ def test_numpy_blob_fallback_is_bitwise_the_opencv_blob(segmenter, frames, order
     image = {"rgb": frames[2], "bgr": frames[2][:, :, ::-1], "grey": frames[2][:, :, 0]}[order]
     image = cv2.resize(np.ascontiguousarray(image), (301, 173))
     channel_order = "bgr" if order == "bgr" else "rgb"
-    for mode in pre.RESIZE_MODES:
+    for mode in RESIZE_MODES:
         fast, fast_places = preprocess([image], segmenter.manifest, channel_order, mode)
         monkeypatch.setattr(pre, "to_blob", pre.blob_numpy)
         slow, slow_places = preprocess([image], segmenter.manifest, channel_order, mode)

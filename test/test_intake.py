@@ -127,7 +127,7 @@ def test_statistics_stay_whole_under_concurrent_use():
 
     def answers():
         for i in range(n):
-            stats.answered(float(i))
+            stats.answered(float(i), ("labels",))
 
     def reports():
         for i in range(n):

@@ -9,7 +9,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "bisenet_ros"
 BASE = {
     "manifest", "atomic", "onnx_metadata", "image_files", "preprocess", "cuda_runtime",
-    "stop_request", "arguments", "image_decoding",
+    "stop_request", "arguments", "image_decoding", "choices", "bundled",
 }  # fmt: skip
 # layer -> the layers it may import from (besides itself)
 ALLOWED = {

@@ -40,7 +40,7 @@ def probe(node):
     from conftest import probe_node
     from sensor_msgs.msg import CompressedImage
 
-    from bisenet_ros.ros.params import reliability_qos
+    from bisenet_ros.ros.qos import reliability_qos
 
     with probe_node("multicam_probe") as probe:
         probe.cameras = {}

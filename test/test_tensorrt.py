@@ -18,6 +18,7 @@ from conftest import CAMVID_PATH as CAMVID
 from conftest import RUGD_PATH
 from onnx import TensorProto, helper, numpy_helper
 
+from bisenet_ros.bundled import BUNDLED_ONNX
 from bisenet_ros.export.cache import cache_dir, exported_onnx, half_onnx, quantized_onnx
 from bisenet_ros.export.fp16 import export_fp16
 from bisenet_ros.export.graph import for_onnxruntime_int8
@@ -30,7 +31,6 @@ from bisenet_ros.onnx_metadata import read_onnx_manifest
 from bisenet_ros.preprocess import preprocess
 
 RUGD_WEIGHTS = RUGD_PATH / "bisenetv2_rugd25_coincheung_fp16.pth"
-BUNDLED_ONNX = Path(__file__).resolve().parents[1] / "bisenet_ros/weights/bisenetv2_camvid.onnx"
 HAS_TRT = tensorrt_available()
 TRT_REASON = (
     "TensorRT is not installed here"

@@ -19,7 +19,7 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-from bisenet_ros.ros.params import BUNDLED_MODEL, BUNDLED_ONNX  # noqa: E402
+from bisenet_ros.bundled import BUNDLED_MODEL, BUNDLED_ONNX  # noqa: E402
 
 NO_TORCH = {**os.environ, "BISENET_TEST_NO_TORCH": "1"}
 RUNTIME_ONLY = {**NO_TORCH, "BISENET_TEST_NO_ONNX": "1"}  # numpy, OpenCV, PyYAML, onnxruntime

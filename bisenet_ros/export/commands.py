@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..arguments import number, side
+from ..choices import PRECISIONS
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
@@ -58,7 +59,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
 
     p = targets.add_parser("tensorrt", help="TensorRT engine, built ahead of time into the cache")
     p.add_argument("model", type=Path, help="checkpoint or ONNX graph (with its manifest)")
-    p.add_argument("--precision", choices=["fp32", "fp16", "int8"], default="fp16")
+    p.add_argument("--precision", choices=PRECISIONS, default="fp16")
     p.add_argument(
         "--calibration", type=Path, help="folder of real frames, to quantise an fp32 graph (int8)"
     )

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..choices import PRECISIONS
+
 SUPPORTED = "8.6, 10.x and 11.x"
-PRECISIONS = ("fp32", "fp16", "int8")
 
 
 class UnsupportedTensorRT(ImportError):

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 from ..arguments import number, size
-from ..preprocess import RESIZE_MODES
-from .backends import BACKENDS, PRECISIONS
+from ..choices import BACKENDS, PRECISIONS, RESIZE_MODES
 from .views import VIEWS
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import preprocess as pre
+from ..choices import RESIZE_MODES
 from ..manifest import Manifest
 from .backends import Backend, check_content, model_kind, resolve_backend
 
@@ -30,8 +31,8 @@ class Segmenter:
     """Runs one model through one backend. Not thread-safe: call ``segment`` from one thread."""
 
     def __init__(self, backend: Backend, manifest: Manifest, resize_mode: str = "stretch") -> None:
-        if resize_mode not in pre.RESIZE_MODES:
-            raise ValueError(f"resize_mode must be one of {pre.RESIZE_MODES}, not {resize_mode!r}")
+        if resize_mode not in RESIZE_MODES:
+            raise ValueError(f"resize_mode must be one of {RESIZE_MODES}, not {resize_mode!r}")
         self._backend = backend
         self.manifest = manifest
         self.resize_mode = resize_mode

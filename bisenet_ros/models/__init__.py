@@ -1,6 +1,6 @@
 """The networks and their checkpoints: ``build_model``, ``load_checkpoint``, ``save_checkpoint``."""
 
-from .builder import ARCHITECTURES, VARIANTS, build_model, count_parameters
+from .builder import ARCHITECTURES, VARIANTS, build_model
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 
 __all__ = [
@@ -8,7 +8,6 @@ __all__ = [
     "VARIANTS",
     "CheckpointError",
     "build_model",
-    "count_parameters",
     "load_checkpoint",
     "save_checkpoint",
 ]

@@ -27,8 +27,3 @@ def build_model(
     if num_classes < 1:
         raise ValueError(f"num_classes must be at least 1, got {num_classes}")
     return ARCHITECTURES[arch](num_classes, aux_heads=aux_heads, variant=variant)
-
-
-def count_parameters(model: nn.Module) -> int:
-    """Number of learnable parameters (the figure papers and model zoos quote)."""
-    return sum(p.numel() for p in model.parameters())

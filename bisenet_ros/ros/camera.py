@@ -29,7 +29,6 @@ class Camera:
     subscriptions: list = field(default_factory=list)
     pending: tuple | None = None  # (checked message, monotonic receive time)
     camera_info: CameraInfo | None = None
-    last_views: tuple = ()  # topics published for the last frame (read by diagnostics)
     stats: CameraStats = field(default_factory=CameraStats)
 
     @property

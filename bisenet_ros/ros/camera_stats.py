@@ -47,6 +47,7 @@ class Snapshot:
     input_publishers: frozenset  # GIDs of the input's publishers at the last check
     matched_since: float  # when one of them was first seen (a restarted driver is new)
     input_times: tuple[float, ...]
+    views: tuple[str, ...]  # the topics published for the last frame answered
 
     @property
     def unanswered(self) -> int:
@@ -81,6 +82,7 @@ class CameraStats:
         self._unanswered_since = 0.0
         self._input_publishers: frozenset = frozenset()
         self._matched_since = 0.0
+        self._views: tuple[str, ...] = ()
 
     def received(self, now: float) -> None:
         with self._lock:
@@ -100,9 +102,10 @@ class CameraStats:
             if noted:
                 self._problems.append((now, problem))
 
-    def answered(self, now: float) -> tuple[int, int, int]:
-        """Count an answered frame; (processed, dropped, rejected) totals after it."""
+    def answered(self, now: float, views: tuple[str, ...]) -> tuple[int, int, int]:
+        """Count a frame answered on ``views``; (processed, dropped, rejected) totals after it."""
         with self._lock:
+            self._views = views
             self._processed += 1
             self._output_times.append(now)
             self._unanswered_since = 0.0
@@ -146,4 +149,5 @@ class CameraStats:
                 input_publishers=self._input_publishers,
                 matched_since=self._matched_since,
                 input_times=tuple(self._input_times),
+                views=self._views,
             )

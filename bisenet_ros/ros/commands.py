@@ -7,6 +7,8 @@ import sys
 from pathlib import Path
 
 from ..arguments import number
+from ..choices import BACKENDS, PRECISIONS
+from .node_launch import LABELS_TOPIC
 
 REPO_SHARED = Path(__file__).resolve().parents[3] / "shared"
 
@@ -20,10 +22,10 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
     )
     node.add_argument("--params-file", help="node parameters (default: config/segment.yaml)")
     node.add_argument("--model", help="model file (overrides model_path)")
-    node.add_argument("--backend", choices=["auto", "tensorrt", "torch", "onnxruntime"])
-    node.add_argument("--precision", choices=["fp32", "fp16", "int8"])
+    node.add_argument("--backend", choices=BACKENDS)
+    node.add_argument("--precision", choices=PRECISIONS)
     node.add_argument(
-        "--labels-topic", default="/segmentation", help="remap of ~/labels ('' keeps it)"
+        "--labels-topic", default=LABELS_TOPIC, help="remap of ~/labels ('' keeps it)"
     )
     node.add_argument("ros_args", nargs=argparse.REMAINDER, help="extra ROS arguments")
     node.set_defaults(run=run_node)
@@ -59,7 +61,8 @@ def add_commands(subparsers: argparse._SubParsersAction) -> None:
 def node_arguments(args: argparse.Namespace) -> list[str]:
     """The ROS command line ``bisenet node`` hands to segment_node's main()."""
     from .node_launch import file_parameters, labels_remappings
-    from .params import SPECS, package_file
+    from .package_files import package_file
+    from .params import SPECS
 
     params_file = args.params_file or str(package_file("config", "segment.yaml"))
     cameras = file_parameters(params_file).get("cameras", SPECS["cameras"].default)

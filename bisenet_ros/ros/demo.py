@@ -15,11 +15,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .params import model_file, package_file
+from ..bundled import model_file
+from .node_launch import LABELS_TOPIC
+from .package_files import package_file
 
 NODE = "/segment_node"
 OUTPUTS = {  # topic -> what is recorded into the bag
-    "/segmentation": "sensor_msgs/msg/Image",
+    LABELS_TOPIC: "sensor_msgs/msg/Image",
     f"{NODE}/drivable_mask": "sensor_msgs/msg/Image",
     f"{NODE}/info": "bisenet_ros/msg/SegmentationInfo",
 }
@@ -115,14 +117,14 @@ def _run_with_node(args, frames, weights: Path, output_dir: Path) -> dict:
         ros_args=(
             "-r", "image:=/camera/image_raw",
             "-r", "camera_info:=/camera/camera_info",
-            "-r", "~/labels:=/segmentation",
+            "-r", f"~/labels:={LABELS_TOPIC}",
         ),
     ).start()  # fmt: skip
     rclpy.init()
     probe = Probe("demo_camera")
     try:
         camera = probe.camera("/camera/image_raw", Image)
-        probe.record("/segmentation")
+        probe.record(LABELS_TOPIC)
         probe.record(f"{NODE}/overlay")
         probe.record(f"{NODE}/drivable_mask")
         probe.record(f"{NODE}/info", SegmentationInfo)
@@ -131,7 +133,7 @@ def _run_with_node(args, frames, weights: Path, output_dir: Path) -> dict:
             lambda: (
                 not node.alive()
                 or camera.get_subscription_count() > 0
-                and probe.node.count_publishers("/segmentation") > 0
+                and probe.node.count_publishers(LABELS_TOPIC) > 0
             ),
             args.startup_timeout,
         )
@@ -159,8 +161,8 @@ def _collect(probe, frames, stamps: dict, duration: float, output_dir: Path, rat
     """Match outputs to inputs by stamp; write bag, video, sample frame; measure."""
     from .harness import image_of
 
-    arrivals = dict(zip(map(_key, probe.received["/segmentation"]),
-                        probe.arrival["/segmentation"], strict=True))  # fmt: skip
+    arrivals = dict(zip(map(_key, probe.received[LABELS_TOPIC]),
+                        probe.arrival[LABELS_TOPIC], strict=True))  # fmt: skip
     latencies = [1e3 * (arrivals[k] - stamps[k][1]) for k in arrivals if k in stamps]
     overlays = [m for m in probe.received[f"{NODE}/overlay"] if _key(m) in stamps]
     infos = probe.received[f"{NODE}/info"]
@@ -230,5 +232,5 @@ def _print_summary(s: dict, output_dir: Path) -> None:
         "effort, depth 1: replaced in the DDS reader queue while the node was busy, or lost)\n"
         f"transport:  {s['transport']}\n"
         f"wrote:      {s['video']} (camera | overlay), {s['sample_frame']}, {s['bag']} "
-        f"(rosbag2 of /segmentation, drivable_mask, info), {output_dir / 'summary.json'}"
+        f"(rosbag2 of {LABELS_TOPIC}, drivable_mask, info), {output_dir / 'summary.json'}"
     )

@@ -109,6 +109,7 @@ def counters(snap: Snapshot) -> dict[str, str]:
         "frames_rejected": str(sum(snap.rejected.values())),
         "rejected_by_reason": _by_reason(snap.rejected),
         "recent_problems": problems_text(snap.recent_problems),
+        "views_published": ", ".join(snap.views),
     }
 
 
@@ -193,7 +194,6 @@ class Reporter:
         values = {
             "input_topic": topic,
             **counters(snap),
-            "views_published": ", ".join(camera.last_views),
             **self.timings.values(),
             **model,
         }

@@ -24,7 +24,7 @@ from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
 from .image_conversion import array_to_image
-from .params import reliability_qos
+from .qos import reliability_qos
 
 
 class NodeProcess:

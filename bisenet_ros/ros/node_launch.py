@@ -16,6 +16,7 @@ import yaml
 from .params import SPECS
 
 NODE_NAME = "segment_node"
+LABELS_TOPIC = "/segmentation"  # where planners find the class ids (one camera)
 
 
 def file_parameters(path: str | Path, namespace: str = "") -> dict:

@@ -1,4 +1,5 @@
-"""The node's parameters (declared up front, with descriptions and ranges) and QoS helpers.
+"""The node's parameters (declared up front, with descriptions and ranges) and the checks
+that refuse values which cannot work.
 
 ``DYNAMIC`` parameters apply to the next frame without a restart. All others are read when
 the node is configured: they may be changed while it is unconfigured (cleanup, set,
@@ -8,9 +9,7 @@ configure) and are rejected with a reason otherwise.
 from __future__ import annotations
 
 import difflib
-import importlib.util
 from dataclasses import dataclass
-from pathlib import Path
 
 from rcl_interfaces.msg import (
     FloatingPointRange,
@@ -18,19 +17,17 @@ from rcl_interfaces.msg import (
     ParameterDescriptor,
     ParameterType,
 )
-from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
+from bisenet_ros.bundled import BUNDLED_MODEL
+from bisenet_ros.choices import BACKENDS, PRECISIONS, RESIZE_MODES
 from bisenet_ros.inference.drivable import DrivableConfig, GroundGrid
 from bisenet_ros.inference.views import ViewSettings
 from bisenet_ros.manifest import Manifest
 
-BUNDLED_MODEL = Path(__file__).resolve().parents[1] / "weights" / "bisenetv2_camvid.pt"
-BUNDLED_ONNX = BUNDLED_MODEL.with_suffix(".onnx")  # the same weights, for installs without torch
-
 CHOICES = {
-    "backend": ("auto", "tensorrt", "torch", "onnxruntime"),
-    "precision": ("fp32", "fp16", "int8"),
-    "resize_mode": ("stretch", "letterbox"),
+    "backend": BACKENDS,
+    "precision": PRECISIONS,
+    "resize_mode": RESIZE_MODES,
     "input_transport": ("raw", "compressed"),
     "input_reliability": ("best_effort", "reliable"),
     "output_reliability": ("best_effort", "reliable"),
@@ -53,9 +50,9 @@ SPECS: dict[str, Spec] = {
     "autostart": Spec(True, "configure and activate at start-up, like a plain node"),
     # model
     "model_path": Spec("", f"model file (.pt/.pth, .onnx, .engine); empty: {BUNDLED_MODEL.name}"),
-    "backend": Spec("auto", "auto|tensorrt|torch|onnxruntime; auto picks the fastest present"),
-    "precision": Spec("fp32", "fp32|fp16|int8 (fp16: not torch on the CPU; int8: not torch)"),
-    "resize_mode": Spec("stretch", "stretch|letterbox: how frames reach the network input size"),
+    "backend": Spec("auto", "inference runtime; auto picks the fastest present"),
+    "precision": Spec("fp32", "network precision (fp16: not torch on the CPU; int8: not torch)"),
+    "resize_mode": Spec("stretch", "how frames reach the network input size"),
     "threads": Spec(0, "CPU threads for inference; 0: the runtime's default", 0, 256),
     "warmup_iterations": Spec(
         3, "inferences run at configure so the first frame is not slow", 0, 100
@@ -156,51 +153,6 @@ def check_choice(name: str, value: object) -> str | None:
     if name == "cameras" and len(set(value)) != len(value):
         return f"cameras lists a namespace twice: {list(value)}"
     return None
-
-
-def reliability_qos(reliability: str, depth: int) -> QoSProfile:
-    """Keep-last, volatile QoS with the given reliability: sensor data style by default."""
-    return QoSProfile(
-        history=HistoryPolicy.KEEP_LAST,
-        depth=depth,
-        reliability=(
-            ReliabilityPolicy.BEST_EFFORT
-            if reliability == "best_effort"
-            else ReliabilityPolicy.RELIABLE
-        ),
-        durability=DurabilityPolicy.VOLATILE,
-    )
-
-
-def package_file(*parts: str) -> Path:
-    """A file of the ROS package: the installed share directory, else the source checkout."""
-    try:
-        from ament_index_python.packages import get_package_share_directory
-
-        installed = Path(get_package_share_directory("bisenet_ros"), *parts)
-        if installed.exists():
-            return installed
-    except (ImportError, LookupError, ValueError):
-        pass
-    return Path(__file__).resolve().parents[2].joinpath(*parts)
-
-
-def model_file(value: str) -> tuple[Path, str]:
-    """The model file a ``model_path`` parameter means, and how to name it in messages.
-
-    Empty: the bundled CamVid model, as a checkpoint where PyTorch is installed, else as the
-    exported ONNX graph. FileNotFoundError if it does not exist.
-    """
-    if value:
-        path, which = Path(value).expanduser(), "model_path"
-    else:
-        bundled = BUNDLED_MODEL if importlib.util.find_spec("torch") else BUNDLED_ONNX
-        path, which = bundled, "the bundled default model"
-    if path.is_dir():
-        raise IsADirectoryError(f"{which} {path} is a folder; set model_path to the model file")
-    if not path.is_file():
-        raise FileNotFoundError(f"{which} {path} does not exist; set model_path")
-    return path, which
 
 
 def unknown_parameter(name: str) -> str:

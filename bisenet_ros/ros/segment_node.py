@@ -23,12 +23,12 @@ from rcl_interfaces.msg import SetParametersResult
 from rclpy.clock import Clock, ClockType
 from rclpy.exceptions import InvalidParameterTypeException, InvalidParameterValueException
 from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
-from rclpy.impl.implementation_singleton import rclpy_implementation as _rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 
+from bisenet_ros.bundled import model_file
 from bisenet_ros.inference import Segmentation, Segmenter
 from bisenet_ros.inference.views import output_size, render
 
@@ -36,8 +36,10 @@ from . import diagnostics, outputs, process
 from . import params as P
 from .camera import Camera, Frame
 from .camera_stats import Problem
-from .compat import SubscriptionEventCallbacks
+from .compat import RCLError, SubscriptionEventCallbacks, parameter_overrides
 from .intake import Intake
+from .package_files import package_file
+from .qos import reliability_qos
 from .transport import apply_default_profile, incompatible_qos_hint
 
 
@@ -64,9 +66,8 @@ class SegmentNode(LifecycleNode):
         for name, spec in P.SPECS.items():
             self.declare_parameter(name, spec.default, P.descriptor(name, spec))
         # rclpy ignores a set name the node does not declare without a word, so a typo in a
-        # parameter file would silently keep the default. (_parameter_overrides holds this
-        # node's values from every parameter file and -p; rclpy has no public accessor.)
-        for name in sorted(n for n in self._parameter_overrides if not self.has_parameter(n)):
+        # parameter file would silently keep the default.
+        for name in sorted(n for n in parameter_overrides(self) if not self.has_parameter(n)):
             self.get_logger().warning(P.unknown_parameter(name))
         # the worker reads parameters every frame: a dict lookup, not get_parameter()
         self._params = {name: self.get_parameter(name).value for name in P.SPECS}
@@ -166,7 +167,7 @@ class SegmentNode(LifecycleNode):
         self._release()
 
     def _load_model(self) -> None:
-        path, which = P.model_file(self._value("model_path"))
+        path, which = model_file(self._value("model_path"))
         self._segmenter = Segmenter.from_file(
             path,
             backend=self._value("backend"),
@@ -184,14 +185,14 @@ class SegmentNode(LifecycleNode):
         return Camera(namespace, topic, compressed, namespace.strip("/") if grouped else "")
 
     def _create_publishers(self, camera: Camera) -> None:
-        qos = P.reliability_qos(self._value("output_reliability"), 1)
+        qos = reliability_qos(self._value("output_reliability"), 1)
         for topic, msg_type in outputs.TYPES.items():
             camera.publishers[topic] = self.create_lifecycle_publisher(
                 msg_type, camera.output(topic), qos
             )
 
     def _subscribe(self, camera: Camera) -> None:
-        qos = P.reliability_qos(self._value("input_reliability"), self._value("input_depth"))
+        qos = reliability_qos(self._value("input_reliability"), self._value("input_depth"))
         msg_type = CompressedImage if camera.compressed else Image
         events = SubscriptionEventCallbacks(
             incompatible_qos=lambda event: self._on_incompatible_qos(camera, event)
@@ -212,7 +213,7 @@ class SegmentNode(LifecycleNode):
                     CameraInfo,
                     camera.info_topic,
                     lambda msg: self._on_info(camera, msg),
-                    P.reliability_qos("best_effort", 1),
+                    reliability_qos("best_effort", 1),
                 )
             )
         camera.stats.subscribed(time.monotonic())
@@ -314,14 +315,15 @@ class SegmentNode(LifecycleNode):
         )
         for topic, msg in messages.items():
             camera.publishers[topic].publish(msg)
-        camera.last_views = tuple(messages)
-        self._account(frame, result, size, settings.drivable.class_ids)
+        self._account(frame, result, size, settings.drivable.class_ids, tuple(messages))
 
-    def _account(self, frame: Frame, result: Segmentation, size, drivable_ids: list[int]) -> None:
+    def _account(
+        self, frame: Frame, result: Segmentation, size, drivable_ids: list[int], views: tuple
+    ) -> None:
         """Count the frame, keep its timing for diagnostics and publish ~/info."""
         now = time.monotonic()
         camera = frame.camera
-        counts = camera.stats.answered(now)
+        counts = camera.stats.answered(now, views)
         node_ms = (now - frame.received) * 1e3
         age = self._intake.age_ms(frame.msg)
         timing = {**result.timing, "total_latency_ms": node_ms if age is None else age}
@@ -366,7 +368,7 @@ def _autostart(node: SegmentNode) -> bool:
 def _usage_error(error: Exception) -> int:
     """A mistake on the command line or in a parameter file: one line, not a traceback."""
     what = re.sub(r", at \S+:\d+", "", " ".join(str(error).split()))  # rcl's source lines
-    defaults = P.package_file("config", "segment.yaml")
+    defaults = package_file("config", "segment.yaml")
     print(f"segment_node: error: {what} (parameters and types: {defaults})", file=sys.stderr)
     return 2
 
@@ -379,7 +381,7 @@ def main(args: list[str] | None = None) -> int:
             args=args if args is not None else sys.argv,
             signal_handler_options=SignalHandlerOptions.NO,  # see process.py
         )
-    except _rclpy.RCLError as error:  # malformed --ros-args, unreadable parameter file
+    except RCLError as error:  # malformed --ros-args, unreadable parameter file
         return _usage_error(error)
     stop = process.stop_on_signals()
     try:

@@ -13,7 +13,7 @@ import os
 import sys
 from pathlib import Path
 
-from .params import package_file
+from .package_files import package_file
 
 PROFILE_NAME = "fastdds_profile.xml"
 # The variable each Fast DDS generation reads the profile from: 2.x (Humble, Jazzy) only the

@@ -7,17 +7,17 @@ import logging
 import sys
 from pathlib import Path
 
+from ...choices import BACKENDS
 from ...cuda_runtime import cuda_device_usable
-from .base import PRECISIONS, Backend
+from .base import Backend
 
 log = logging.getLogger(__name__)
 
-BACKENDS = ("auto", "tensorrt", "torch", "onnxruntime")
 CHECKPOINT_SUFFIXES = (".pt", ".pth")
 ENGINE_SUFFIXES = (".engine", ".plan")
 
 __all__ = [
-    "BACKENDS", "PRECISIONS", "Backend", "check_content", "model_kind", "resolve_backend",
+    "Backend", "check_content", "model_kind", "resolve_backend",
 ]  # fmt: skip
 
 

@@ -6,7 +6,7 @@ from typing import Protocol
 
 import numpy as np
 
-PRECISIONS = ("fp32", "fp16", "int8")
+from ...choices import PRECISIONS
 
 
 class Backend(Protocol):
