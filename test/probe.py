@@ -49,14 +49,21 @@ class TestProbe(Probe):
         return self.find(topic, stamp)
 
     def publish_until_answered(self, camera, make_frame: Callable[[], Image], topic: str):
-        """Publish fresh frames until ``topic`` answers one (best effort may lose a frame
-        while discovery settles); the answer, or None after 20 tries of a second each."""
-        for _ in range(20):
+        """Publish fresh frames until ``topic`` answers one of them (best effort may lose a
+        frame while discovery settles, and a busy node answers late); the answer, or None
+        after 30 frames, each waited for longer than the last (up to 5 s)."""
+        stamps = []
+
+        def answer():
+            return next((m for m in self.received.get(topic, []) if m.header.stamp in stamps),
+                        None)  # fmt: skip
+
+        for attempt in range(30):
             msg = make_frame()
             camera.publish(msg)
-            answer = self.wait_for(topic, msg.header.stamp, timeout=1.0)
-            if answer is not None:
-                return answer
+            stamps.append(msg.header.stamp)
+            if self.spin_until(lambda: answer() is not None, min(1.0 + 0.5 * attempt, 5.0)):
+                return answer()
         return None
 
     def status(self, match: Callable[[object], bool] = lambda s: True, timeout: float = 30.0,

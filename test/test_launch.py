@@ -20,7 +20,6 @@ import threading
 import time
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pytest
 
@@ -37,10 +36,8 @@ SHUTDOWN_S = 10.0
 
 
 @pytest.fixture(scope="module")
-def frame(camvid_dir) -> np.ndarray:
-    """One real CamVid test frame, RGB, resized to SIZE."""
-    path = sorted((camvid_dir / "test" / "images").glob("*.jpg"))[0]
-    return cv2.resize(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), SIZE[::-1])
+def frame(street_frames) -> np.ndarray:
+    return street_frames[0]
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ are bitwise comparable).
 
 from __future__ import annotations
 
-import time
-
 import cv2
 import numpy as np
 import pytest
@@ -59,16 +57,17 @@ def probe(node):
         yield probe
 
 
-def send(probe, msg, topic: str = "/segmentation", timeout: float = 20.0):
-    """Publish until the node answers (best effort may lose a frame during discovery)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
+def send(probe, msg, topic: str = "/segmentation"):
+    """Publish ``msg``, stamped afresh each time, until the node answers it on ``topic``."""
+
+    def restamped():
         msg.header.stamp = probe.node.get_clock().now().to_msg()
-        probe.image.publish(msg)
-        out = probe.wait_for(topic, msg.header.stamp, timeout=2.0)
-        if out is not None:
-            return out
-    raise AssertionError(f"no answer on {topic} within {timeout} s")
+        return msg
+
+    out = probe.publish_until_answered(probe.image, restamped, topic)
+    assert out is not None, f"no answer on {topic}"
+    msg.header.stamp = out.header.stamp  # the copy that was answered
+    return out
 
 
 @pytest.fixture(autouse=True)

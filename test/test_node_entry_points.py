@@ -12,7 +12,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import cv2
 import pytest
 import yaml
 
@@ -25,10 +24,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
-def frame(camvid_dir):
-    """One real CamVid test frame, RGB, at 240x320."""
-    path = sorted((camvid_dir / "test" / "images").glob("*.jpg"))[0]
-    return cv2.resize(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), (320, 240))
+def frame(street_frames):
+    return street_frames[0]
 
 
 def test_yaml_documents_every_parameter_with_its_default():

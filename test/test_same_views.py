@@ -12,25 +12,17 @@ import pytest
 
 pytest.importorskip("rclpy")
 
-# node topic -> the file `bisenet infer --save <view>` writes
-TOPIC_FILES = {
-    "labels": "labels",
-    "labels_color": "color",
-    "overlay": "overlay",
-    "confidence": "confidence",
-    "drivable_mask": "drivable",
-}
 
 
 def test_node_and_infer_views_are_identical(
-    ros_env, model_file, model_backend, camvid_dir, tmp_path
+    ros_env, model_file, model_backend, street_frames, tmp_path
 ):
     from conftest import probe_node
 
     from bisenet_ros.ros.harness import NodeProcess, image_of
+    from bisenet_ros.ros.outputs import IMAGE_TOPICS as TOPIC_FILES  # topic -> view (file)
 
-    path = sorted((camvid_dir / "test" / "images").glob("*.jpg"))[1]
-    rgb = cv2.resize(cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB), (320, 240))
+    rgb = street_frames[1]
     cv2.imwrite(str(tmp_path / "frame.png"), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
 
     infer = [sys.executable, "-m", "bisenet_ros.cli", "infer", str(model_file), "frame.png",
