@@ -49,8 +49,13 @@ ROS2_TOOLS_PACKAGES := rosidl_runtime_py launch/launch launch/launch_xml launch/
 	ros2cli/ros2cli ros2cli/ros2pkg ros2cli/ros2run ros2cli/ros2node ros2cli/ros2service \
 	ros2cli/ros2topic ros2cli/ros2param ros2cli/ros2lifecycle ros2cli/ros2interface \
 	launch_ros/launch_ros launch_ros/ros2launch
+# vision_msgs (LabelInfo for planning stacks) has no wheel either: built from its sources
+# beside the others, whenever they are there (a ROS install gets ros-$ROS_DISTRO-vision-msgs).
+VISION_MSGS := $(ROS2_TOOLS)/vision_msgs/vision_msgs
+VISION_MSGS_DONE := $(INSTALL)/.vision_msgs
+RUN_NEEDS := $(BUILT) $(if $(wildcard $(VISION_MSGS)),$(VISION_MSGS_DONE))
 # Tests that need `ros2` run when the tools are there (or on a real ROS 2 install).
-TEST_NEEDS := $(BUILT) $(if $(wildcard $(ROS2_TOOLS)/ros2cli),$(ROS2_TOOLS_DONE))
+TEST_NEEDS := $(RUN_NEEDS) $(if $(wildcard $(ROS2_TOOLS)/ros2cli),$(ROS2_TOOLS_DONE))
 
 .PHONY: all setup test test-under-load demo lint clean sysdeps ros2-tools FORCE
 all: setup
@@ -98,6 +103,16 @@ $(BUILT): $(INSTALLED) $(FILELIST) CMakeLists.txt $(wildcard cmake/*.cmake) pack
 
 ros2-tools: $(ROS2_TOOLS_DONE)
 
+# Copied first (the sources are read-only); built like composition_interfaces below.
+$(VISION_MSGS_DONE): $(INSTALLED)
+	rm -rf $(BUILD)/vision_msgs && mkdir -p $(BUILD)/vision_msgs $(LOG) && cp -r $(VISION_MSGS) $(BUILD)/vision_msgs/ && chmod -R u+w $(BUILD)/vision_msgs
+	source $(VENV)/bin/activate && unset COLCON_PREFIX_PATH PYTHONPATH && AMENT_PREFIX_PATH=$$VIRTUAL_ENV CMAKE_PREFIX_PATH=$$VIRTUAL_ENV \
+		colcon $(COLCON_DIRS) build $(COLCON_BUILD_DIRS) --base-paths $(BUILD)/vision_msgs \
+		--event-handlers console_cohesion- --cmake-args -DPython3_EXECUTABLE=$$VIRTUAL_ENV/bin/python \
+		-DBUILD_TESTING=OFF -DCMAKE_PROJECT_INCLUDE=$(CURDIR)/cmake/defer_wheel_include_fix.cmake \
+		> $(LOG)/colcon-vision-msgs.txt 2>&1 || { cat $(LOG)/colcon-vision-msgs.txt; exit 1; }
+	touch $@
+
 # pip writes build/ and *.egg-info into a source folder, and the fixture is read-only: copy first.
 # composition_interfaces (imported by launch_ros) is a message package: built with colcon into
 # the same install/ as ours, with the wheels' include-dir fix (cmake/).
@@ -131,7 +146,7 @@ test-under-load: $(TEST_NEEDS)
 		&& for run in 1 2 3; do echo "=== timing-sensitive files, run $$run of 3"; \
 			pytest $(PYTEST_ARGS) $(TIMING_TESTS) || exit 1; done
 
-demo: $(BUILT)
+demo: $(RUN_NEEDS)
 	$(ROSENV) && bisenet demo
 
 lint: $(INSTALLED)

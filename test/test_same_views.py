@@ -13,7 +13,6 @@ import pytest
 pytest.importorskip("rclpy")
 
 
-
 def test_node_and_infer_views_are_identical(
     ros_env, model_file, model_backend, street_frames, tmp_path
 ):

@@ -12,6 +12,7 @@ from rclpy.validate_topic_name import validate_topic_name
 from sensor_msgs.msg import CameraInfo, CompressedImage
 
 from .camera_stats import CameraStats
+from .depth import DepthBuffer
 from .image_cdr import RawImage
 
 
@@ -29,6 +30,8 @@ class Camera:
     subscriptions: list = field(default_factory=list)
     pending: tuple | None = None  # (checked message, monotonic receive time)
     camera_info: CameraInfo | None = None
+    depth: DepthBuffer | None = None  # the aligned depth images, when depth_topic is set
+    label_info: object | None = None  # ~/label_info's publisher, where vision_msgs exists
     stats: CameraStats = field(default_factory=CameraStats)
 
     @property
@@ -41,8 +44,13 @@ class Camera:
 
     @property
     def info_topic(self) -> str:
-        """The camera's calibration, beside its images."""
-        return self.input("camera_info")
+        """The camera's calibration, beside its images as image_transport puts it:
+        ``image_raw`` -> ``camera_info``, ``color/image_raw`` -> ``color/camera_info``."""
+        image = (
+            self.image_topic.removesuffix("/compressed") if self.compressed else self.image_topic
+        )
+        folder = image.rpartition("/")[0]
+        return self.input(f"{folder}/camera_info" if folder else "camera_info")
 
     def input(self, leaf: str) -> str:
         """An input topic in the camera's namespace."""
@@ -55,7 +63,8 @@ class Camera:
     def topic_problem(self, output_leaves: Iterable[str]) -> str | None:
         """Why a topic of this camera is not a valid ROS name, or None: checked at configure,
         since rclpy would raise it from inside a transition, as a traceback."""
-        for topic in (self.input_topic, self.info_topic, *map(self.output, output_leaves)):
+        inputs = (self.input_topic, self.info_topic, *([self.depth.topic] if self.depth else []))
+        for topic in (*inputs, *map(self.output, output_leaves)):
             try:
                 validate_topic_name(topic)
             except InvalidTopicNameException as error:

@@ -48,6 +48,7 @@ class Snapshot:
     matched_since: float  # when one of them was first seen (a restarted driver is new)
     input_times: tuple[float, ...]
     views: tuple[str, ...]  # the topics published for the last frame answered
+    points_skipped: dict[str, int]  # answered frames without ~/points, by reason
 
     @property
     def unanswered(self) -> int:
@@ -83,6 +84,7 @@ class CameraStats:
         self._input_publishers: frozenset = frozenset()
         self._matched_since = 0.0
         self._views: tuple[str, ...] = ()
+        self._points_skipped: Counter = Counter()
 
     def received(self, now: float) -> None:
         with self._lock:
@@ -110,6 +112,11 @@ class CameraStats:
             self._output_times.append(now)
             self._unanswered_since = 0.0
             return self._processed, sum(self._dropped.values()), sum(self._rejected.values())
+
+    def points_skipped(self, reason: str) -> None:
+        """An answered frame got no ~/points (no matching depth, bad depth, no camera_info)."""
+        with self._lock:
+            self._points_skipped[reason] += 1
 
     def stop_waiting(self) -> None:
         """Deactivated: no frame is owed an answer any more."""
@@ -150,4 +157,5 @@ class CameraStats:
                 matched_since=self._matched_since,
                 input_times=tuple(self._input_times),
                 views=self._views,
+                points_skipped=dict(self._points_skipped),
             )

@@ -110,6 +110,7 @@ def counters(snap: Snapshot) -> dict[str, str]:
         "rejected_by_reason": _by_reason(snap.rejected),
         "recent_problems": problems_text(snap.recent_problems),
         "views_published": ", ".join(snap.views),
+        "points_skipped_by_reason": _by_reason(snap.points_skipped),
     }
 
 

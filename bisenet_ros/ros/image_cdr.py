@@ -1,12 +1,13 @@
-"""sensor_msgs/Image straight from and to its serialized (CDR) bytes.
+"""sensor_msgs/Image straight from and to its serialized (CDR) bytes, and the node's
+sensor_msgs/PointCloud2 to them.
 
 rclpy turns every received Image into a C struct and then into a Python object: two
 copies of the pixels plus per-message work, paid in the executor thread for every frame,
 including the ones superseded before inference. On a 2-core machine at 1024x2048 rgb8
 that is most of what the node adds to the Segmenter. A ``raw=True`` subscription hands
 over the serialized bytes instead (one copy), and ``parse_image`` views the pixels in
-place. Outputs go the same way: ``serialize_image`` writes the bytes that ``publish``
-sends as they are, skipping rclpy's conversion of ``uint8[]``.
+place. Outputs go the same way: ``serialize_image`` and ``serialize_points`` write the bytes
+that ``publish`` sends as they are, skipping rclpy's conversion of ``uint8[]``.
 
 Layout (OMG CDR as Fast DDS writes ROS messages): a 4-byte encapsulation header naming
 the byte order, then the fields, each aligned to its own size from the end of that
@@ -124,4 +125,30 @@ def serialize_image(array: np.ndarray, encoding: str, header: Header) -> bytes:
     out.add(b"\x00")  # is_bigendian
     out.uint32s("II", width * channels * array.itemsize, array.nbytes)
     out.add(memoryview(array).cast("B"))
+    return b"".join(out.parts)
+
+
+# numpy type of a point field -> sensor_msgs/PointField datatype
+_POINT_FIELD_TYPES = {"u1": 2, "<f4": 7}  # UINT8, FLOAT32
+
+
+def serialize_points(points: np.ndarray, fields: list[tuple[str, int, str]], header) -> bytes:
+    """The little-endian CDR bytes of an organized PointCloud2 holding ``points`` (an HxW
+    structured array); ``fields``: (name, byte offset, numpy type) of each point field.
+    ``is_dense`` is false: points without depth are NaN."""
+    height, width = points.shape
+    out = _Writer()
+    out.uint32s("iI", header.stamp.sec, header.stamp.nanosec)
+    out.string(header.frame_id)
+    out.uint32s("III", height, width, len(fields))
+    for name, offset, kind in fields:
+        out.string(name)
+        out.uint32s("I", offset)
+        out.add(bytes([_POINT_FIELD_TYPES[kind]]))
+        out.uint32s("I", 1)  # count
+    out.add(b"\x00")  # is_bigendian
+    step = points.dtype.itemsize
+    out.uint32s("III", step, step * width, points.nbytes)
+    out.add(memoryview(np.ascontiguousarray(points)).cast("B"))
+    out.add(b"\x00")  # is_dense
     return b"".join(out.parts)

@@ -1,5 +1,5 @@
 """What the node publishes for each camera: topics, their types and switches, and the
-messages that are not plain images (drivable grid, scaled camera_info, ~/info)."""
+messages that are not plain images (drivable grid, scaled camera_info, points, ~/info)."""
 
 from __future__ import annotations
 
@@ -7,13 +7,19 @@ import array
 
 import numpy as np
 from nav_msgs.msg import OccupancyGrid
-from sensor_msgs.msg import CameraInfo, Image
+from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 
 from bisenet_ros.inference.drivable import GroundGrid
+from bisenet_ros.inference.points import (
+    Intrinsics,
+    depth_in_metres,
+    organized_points,
+    point_fields,
+)
 from bisenet_ros.manifest import Manifest
 from bisenet_ros.msg import SegmentationInfo
 
-from .image_cdr import serialize_image
+from .image_cdr import serialize_image, serialize_points
 
 # image topic (under ~/ or ~/<camera>/) -> the view of inference.views it carries
 IMAGE_TOPICS = {
@@ -37,13 +43,20 @@ TOGGLE = {
     "drivable_mask": "publish_drivable_mask",
     "drivable_grid": "publish_drivable_grid",
     "camera_info": "publish_camera_info",
+    "points": "publish_points",
 }
+POINTS = PointCloud2  # ~/points exists only for cameras with a depth_topic
 
 
 def views_for(topics: set[str]) -> set[str]:
-    """The views to render for these topics (the grid is made from the drivable mask)."""
+    """The views to render for these topics (the grid is made from the drivable mask, the
+    points carry the labels and the confidence)."""
     views = {IMAGE_TOPICS[t] for t in topics if t in IMAGE_TOPICS}
-    return views | {"drivable"} if "drivable_grid" in topics else views
+    if "drivable_grid" in topics:
+        views.add("drivable")
+    if "points" in topics:
+        views |= {"labels", "confidence"}
+    return views
 
 
 def image_messages(topics: set[str], views: dict, header) -> dict[str, bytes]:
@@ -104,6 +117,20 @@ def scaled_camera_info(info: CameraInfo, header, size: tuple[int, int]) -> Camer
     p[[4, 5, 6, 7]] *= sy
     out.k, out.p = k.tolist(), p.tolist()
     return out
+
+
+def points_message(
+    views: dict, header, info: CameraInfo, size: tuple[int, int], depth, max_depth_m: float
+) -> bytes:
+    """~/points: ``depth`` ((values, encoding) at the input size) back-projected at the
+    output ``size`` with the camera's intrinsics, one point per label pixel, serialized."""
+    k = scaled_camera_info(info, header, size).k
+    metres = depth_in_metres(*depth, size)
+    confidence = views.get("confidence")
+    points = organized_points(
+        metres, views["labels"], confidence, Intrinsics(k[0], k[4], k[2], k[5]), max_depth_m
+    )
+    return serialize_points(points, point_fields(confidence is not None), header)
 
 
 def segmentation_info(

@@ -61,7 +61,23 @@ SPECS: dict[str, Spec] = {
     "cameras": Spec([""], "camera namespaces served by one model; '' is the node's namespace"),
     "image_topic": Spec("image", "image topic under each camera namespace"),
     "input_transport": Spec("raw", "raw: <image_topic>; compressed: <image_topic>/compressed"),
-    "subscribe_camera_info": Spec(True, "subscribe camera_info (scaled copy, drivable grid)"),
+    "subscribe_camera_info": Spec(
+        True, "subscribe camera_info (scaled copy, drivable grid, points)"
+    ),
+    "depth_topic": Spec(
+        "",
+        "depth image aligned to the colour camera, under each camera namespace (16UC1 mm or "
+        "32FC1 m, the colour image's size); '': no ~/points",
+    ),
+    "depth_max_offset_ms": Spec(
+        10.0,
+        "pair a frame with the depth image stamped at most this far from it (aligned depth "
+        "carries the colour frame's stamp; 10 ms is under a third of a 30 Hz frame period)",
+        0.0,
+        1000.0,
+        True,
+    ),
+    "depth_max_m": Spec(20.0, "depth beyond this is no measurement (NaN point)", 0.1, 1000.0, True),
     "input_reliability": Spec("best_effort", "input QoS reliability (REP 2003: best_effort)"),
     "input_depth": Spec(1, "input QoS history depth", 1, 100),
     "max_input_pixels": Spec(
@@ -98,6 +114,9 @@ SPECS: dict[str, Spec] = {
         False, "publish ~/drivable_grid (needs camera_info)", dynamic=True
     ),
     "publish_camera_info": Spec(True, "publish ~/camera_info scaled to the output", dynamic=True),
+    "publish_points": Spec(
+        True, "publish ~/points (needs depth_topic and camera_info)", dynamic=True
+    ),
     "overlay_alpha": Spec(0.5, "weight of the colour mask in ~/overlay", 0.0, 1.0, True),
     "confidence_threshold": Spec(
         0.0,

@@ -27,19 +27,24 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from rclpy.parameter import Parameter
 from rclpy.signals import SignalHandlerOptions
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header
 
 from bisenet_ros.bundled import model_file
+from bisenet_ros.image_decoding import ImageError
 from bisenet_ros.inference import Segmentation, Segmenter
 from bisenet_ros.inference.views import output_size, render
 
-from . import diagnostics, outputs, process
+from . import diagnostics, label_info, outputs, process
 from . import params as P
 from .camera import Camera, Frame
 from .camera_stats import Problem
 from .compat import RCLError, SubscriptionEventCallbacks, parameter_overrides
+from .depth import DepthBuffer, DepthError, depth_array, stamp_ns
+from .image_cdr import parse_image
 from .intake import Intake
 from .package_files import package_file
 from .qos import reliability_qos
+from .reason_log import ReasonLog
 from .transport import apply_default_profile, incompatible_qos_hint
 
 
@@ -79,6 +84,7 @@ class SegmentNode(LifecycleNode):
         self._reporter = diagnostics.Reporter(self)
         self._configured = False
         self._intake = Intake(self, self._value)
+        self._points_log = ReasonLog(self.get_logger(), period_s=5.0)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         # steady time: with use_sim_time and no /clock, a ROS-time timer would never fire
         steady = Clock(clock_type=ClockType.STEADY_TIME)
@@ -102,6 +108,8 @@ class SegmentNode(LifecycleNode):
                 return SetParametersResult(successful=False, reason=refusal)
         for param in parameters:
             self._params[param.name] = param.value
+        if self._configured and any(p.name == "confidence_threshold" for p in parameters):
+            self._publish_label_info()  # the threshold is part of the class table
         return SetParametersResult(successful=True)
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -111,7 +119,8 @@ class SegmentNode(LifecycleNode):
         """Check the settings, load and warm up the model, create the cameras' publishers."""
         names = self._value("cameras")
         cameras = [self._camera(name, len(names) > 1) for name in names]
-        topic_problems = (camera.topic_problem(outputs.TYPES) for camera in cameras)
+        leaves = [*outputs.TYPES, "points", "label_info"]
+        topic_problems = (camera.topic_problem(leaves) for camera in cameras)
         problem = next(filter(None, (P.first_problem(self._params), *topic_problems)), None)
         if problem:
             self.get_logger().error(problem)
@@ -131,6 +140,7 @@ class SegmentNode(LifecycleNode):
             self._create_publishers(camera)
         self._cameras = cameras
         self._configured = True
+        self._publish_label_info()
         return super().on_configure(state)
 
     @_logs_failures
@@ -182,14 +192,32 @@ class SegmentNode(LifecycleNode):
     def _camera(self, namespace: str, grouped: bool) -> Camera:
         compressed = self._value("input_transport") == "compressed"
         topic = self._value("image_topic") + ("/compressed" if compressed else "")
-        return Camera(namespace, topic, compressed, namespace.strip("/") if grouped else "")
+        camera = Camera(namespace, topic, compressed, namespace.strip("/") if grouped else "")
+        if self._value("depth_topic"):
+            camera.depth = DepthBuffer(camera.input(self._value("depth_topic")))
+        return camera
 
     def _create_publishers(self, camera: Camera) -> None:
         qos = reliability_qos(self._value("output_reliability"), 1)
-        for topic, msg_type in outputs.TYPES.items():
+        types = {**outputs.TYPES, **({"points": outputs.POINTS} if camera.depth else {})}
+        for topic, msg_type in types.items():
             camera.publishers[topic] = self.create_lifecycle_publisher(
                 msg_type, camera.output(topic), qos
             )
+        if label_info.LabelInfo is None:
+            self.get_logger().warning(label_info.MISSING, once=True)
+        else:  # a plain publisher: the table is there from configure on, for late joiners
+            camera.label_info = self.create_publisher(
+                label_info.LabelInfo, camera.output("label_info"), label_info.QOS
+            )
+
+    def _publish_label_info(self) -> None:
+        threshold = self._value("confidence_threshold")
+        for camera in self._cameras:
+            if camera.label_info is not None:
+                header = Header(stamp=self.get_clock().now().to_msg())
+                msg = label_info.label_info(self._segmenter.manifest, threshold, header)
+                camera.label_info.publish(msg)
 
     def _subscribe(self, camera: Camera) -> None:
         qos = reliability_qos(self._value("input_reliability"), self._value("input_depth"))
@@ -216,6 +244,16 @@ class SegmentNode(LifecycleNode):
                     reliability_qos("best_effort", 1),
                 )
             )
+        if camera.depth is not None:  # sensor data, a few kept: pairing looks back a little
+            camera.subscriptions.append(
+                self.create_subscription(
+                    Image,
+                    camera.depth.topic,
+                    lambda msg: self._on_depth(camera, msg),
+                    reliability_qos(self._value("input_reliability"), 5),
+                    raw=True,
+                )
+            )
         camera.stats.subscribed(time.monotonic())
         self.get_logger().info(f"subscribed to {self.resolve_topic_name(camera.input_topic)}")
 
@@ -224,6 +262,8 @@ class SegmentNode(LifecycleNode):
             for sub in camera.subscriptions:
                 self.destroy_subscription(sub)
             camera.subscriptions.clear()
+            if camera.depth is not None:
+                camera.depth.clear()
         self._intake.close(self._cameras)
         if self._worker is not None:
             self._worker.join()
@@ -233,6 +273,8 @@ class SegmentNode(LifecycleNode):
         for camera in self._cameras:
             for pub in camera.publishers.values():
                 self.destroy_lifecycle_publisher(pub)
+            if camera.label_info is not None:
+                self.destroy_publisher(camera.label_info)
         self._cameras = []
         self._segmenter = None
         self._configured = False
@@ -241,6 +283,12 @@ class SegmentNode(LifecycleNode):
 
     def _on_info(self, camera: Camera, msg: CameraInfo) -> None:
         camera.camera_info = msg
+
+    def _on_depth(self, camera: Camera, msg: bytes) -> None:
+        try:
+            camera.depth.add(parse_image(msg))
+        except ImageError as error:  # bytes that are not an Image: no depth to pair
+            self._skip_points(camera, Problem("depth_malformed", error.detail))
 
     def _on_incompatible_qos(self, camera: Camera, event) -> None:
         """A publisher whose QoS cannot reach us, typically best effort vs reliable."""
@@ -282,7 +330,8 @@ class SegmentNode(LifecycleNode):
 
     def _wants(self, camera: Camera, topic: str) -> bool:
         """An output is made only when enabled and somebody listens."""
-        subscribed = camera.publishers[topic].get_subscription_count() > 0
+        publisher = camera.publishers.get(topic)  # ~/points only with a depth_topic
+        subscribed = publisher is not None and publisher.get_subscription_count() > 0
         return self._value(outputs.TOGGLE[topic]) and subscribed
 
     def _wants_confidence(self, camera: Camera) -> bool:
@@ -303,7 +352,12 @@ class SegmentNode(LifecycleNode):
         camera, header = frame.camera, frame.msg.header
         topics = {t for t in outputs.TOGGLE if self._wants(camera, t)}
         if camera.camera_info is None:
-            topics -= {"drivable_grid", "camera_info"}
+            if "points" in topics:
+                self._skip_points(camera, NO_CAMERA_INFO)
+            topics -= {"drivable_grid", "camera_info", "points"}
+        depth = self._depth_for(frame) if "points" in topics else None
+        if depth is None:
+            topics.discard("points")
         manifest = self._segmenter.manifest
         settings = P.view_settings(self._params, manifest)
         wanted = outputs.views_for(topics)
@@ -313,9 +367,32 @@ class SegmentNode(LifecycleNode):
         messages = outputs.camera_messages(
             topics, views, header, camera.camera_info, size, ground, self._value("grid_frame_id")
         )
+        if depth is not None:
+            messages["points"] = outputs.points_message(
+                views, header, camera.camera_info, size, depth, self._value("depth_max_m")
+            )
         for topic, msg in messages.items():
             camera.publishers[topic].publish(msg)
         self._account(frame, result, size, settings.drivable.class_ids, tuple(messages))
+
+    def _depth_for(self, frame: Frame) -> tuple | None:
+        """The depth (values, encoding) taken with ``frame``, or None after counting why
+        there is none it can use."""
+        camera = frame.camera
+        try:
+            image = camera.depth.match(stamp_ns(frame.msg), self._value("depth_max_offset_ms"))
+            height, width = frame.image.shape[:2]
+            return depth_array(image, (width, height))
+        except DepthError as error:
+            self._skip_points(camera, error.problem)
+            return None
+
+    def _skip_points(self, camera: Camera, problem: Problem) -> None:
+        """Count and log a frame answered without ~/points (never a dropped frame)."""
+        camera.stats.points_skipped(problem.reason)
+        topic = self.resolve_topic_name(camera.output("points"))
+        message = f"no {topic} for a frame ({problem.reason}): {problem.detail}"
+        self._points_log.report((camera.name, problem.reason), message)
 
     def _account(
         self, frame: Frame, result: Segmentation, size, drivable_ids: list[int], views: tuple
@@ -357,6 +434,13 @@ class SegmentNode(LifecycleNode):
             )
             return
         self._diagnostics.publish(report)
+
+
+NO_CAMERA_INFO = Problem(
+    "no_camera_info",
+    "no camera_info has arrived, so depth cannot be back-projected: publish the colour "
+    "camera's camera_info beside its images (and keep subscribe_camera_info: true)",
+)
 
 
 def _autostart(node: SegmentNode) -> bool:

@@ -10,7 +10,8 @@ code that uses either fail as it would on Humble. rclpy's own internal use is le
 
 2. With ``BISENET_TEST_NO_TORCH=1``, PyTorch is not importable (as on a Jetson without it):
 ``import torch`` fails and ``importlib.util.find_spec("torch")`` says it is absent.
-``BISENET_TEST_NO_ONNX=1`` does the same to ``onnx`` (a Jetson that only runs engines).
+``BISENET_TEST_NO_ONNX=1`` does the same to ``onnx`` (a Jetson that only runs engines), and
+``BISENET_TEST_NO_VISION_MSGS=1`` to ``vision_msgs`` (a ROS install without it).
 """
 
 import builtins
@@ -84,6 +85,6 @@ if builtins.__import__ is _import and "rclpy.node" not in sys.modules:
     builtins.__import__ = _guarded_import
     sys.meta_path.insert(0, _PatchNode())
 
-for _hidden in ("torch", "onnx"):
+for _hidden in ("torch", "onnx", "vision_msgs"):
     if os.environ.get(f"BISENET_TEST_NO_{_hidden.upper()}") == "1":
         sys.modules[_hidden] = None  # the import system's own "not importable" mark

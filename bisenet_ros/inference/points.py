@@ -1,0 +1,79 @@
+"""Labels in 3D: an aligned depth image back-projected through the camera's intrinsics into
+one point per label pixel, carrying that pixel's class id and confidence.
+
+Planning stacks (Nav2's semantic segmentation layer, semantic mappers) need each label pixel
+tied to a point; an organized cloud of exactly the label image's size does that by position.
+Points are in the camera's optical frame (x right, y down, z forward, REP 103); pixels
+without valid depth are NaN.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+# depth image encodings (REP 118) -> metres per unit
+DEPTH_SCALE = {"16UC1": 0.001, "32FC1": 1.0}
+
+
+@dataclass(frozen=True)
+class Intrinsics:
+    """Pinhole intrinsics in pixels, for the image size the points are made at."""
+
+    fx: float
+    fy: float
+    cx: float
+    cy: float
+
+
+def point_fields(with_confidence: bool) -> list[tuple[str, int, str]]:
+    """(name, byte offset, numpy type) of each field of a point: a 16-byte record."""
+    fields = [("x", 0, "<f4"), ("y", 4, "<f4"), ("z", 8, "<f4"), ("label", 12, "u1")]
+    return fields + [("confidence", 13, "u1")] if with_confidence else fields
+
+
+def point_dtype(with_confidence: bool) -> np.dtype:
+    names, offsets, formats = zip(*point_fields(with_confidence), strict=True)
+    return np.dtype({"names": names, "offsets": offsets, "formats": formats, "itemsize": 16})
+
+
+def depth_in_metres(depth: np.ndarray, encoding: str, size: tuple[int, int]) -> np.ndarray:
+    """An HxW depth image (16UC1 millimetres or 32FC1 metres) as float32 metres at ``size``
+    (width, height), resized nearest so no depth is invented between two surfaces."""
+    metres = depth.astype(np.float32) * np.float32(DEPTH_SCALE[encoding])
+    if (metres.shape[1], metres.shape[0]) != size:
+        metres = cv2.resize(metres, size, interpolation=cv2.INTER_NEAREST)
+    return metres
+
+
+def organized_points(
+    depth_m: np.ndarray,
+    labels: np.ndarray,
+    confidence: np.ndarray | None,
+    intrinsics: Intrinsics,
+    max_depth_m: float,
+) -> np.ndarray:
+    """One point per pixel of ``labels`` (HxW), as an HxW structured array (``point_dtype``).
+
+    ``depth_m``: HxW metres along the optical axis, the same size as ``labels``. Depth 0,
+    NaN, negative or beyond ``max_depth_m`` is no measurement: that point's x, y, z are NaN.
+    """
+    if depth_m.shape != labels.shape:
+        raise ValueError(f"depth {depth_m.shape} and labels {labels.shape} differ in size")
+    height, width = labels.shape
+    k = intrinsics
+    with np.errstate(invalid="ignore"):
+        valid = (depth_m > 0) & (depth_m <= max_depth_m)
+    z = np.where(valid, depth_m, np.float32(np.nan)).astype(np.float32, copy=False)
+    rays_x = ((np.arange(width, dtype=np.float32) - k.cx) / k.fx)[None, :]
+    rays_y = ((np.arange(height, dtype=np.float32) - k.cy) / k.fy)[:, None]
+    points = np.zeros((height, width), point_dtype(confidence is not None))  # padding too
+    points["x"] = rays_x * z
+    points["y"] = rays_y * z
+    points["z"] = z
+    points["label"] = labels
+    if confidence is not None:
+        points["confidence"] = confidence
+    return points
