@@ -1,0 +1,48 @@
+"""Back-projection of an aligned depth image into one point per label pixel (no ROS)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bisenet_ros.inference.points import (
+    Intrinsics,
+    depth_in_metres,
+    organized_points,
+    point_dtype,
+)
+
+
+@pytest.mark.parametrize("kind", [float, np.float64, np.float32])
+def test_points_are_16_byte_records_whatever_the_intrinsics_type(kind):
+    """CameraInfo's intrinsics are float64 numpy values: the cloud stays float32 records."""
+    depth = np.array([[0.0, 2.0, np.nan], [4.0, 25.0, -1.0]], np.float32)
+    labels = np.array([[1, 2, 3], [4, 5, 6]], np.uint8)
+    intrinsics = Intrinsics(*(kind(v) for v in (100.0, 50.0, 1.0, 0.5)))
+    points = organized_points(depth, labels, labels + 10, intrinsics, max_depth_m=20.0)
+    assert points.dtype == point_dtype(True) and points.shape == (2, 3)
+    assert points.flags.c_contiguous and points.nbytes == 6 * 16
+    np.testing.assert_array_equal(np.isnan(points["z"]), [[True, False, True], [False, True, True]])
+    assert points["z"][0, 1] == 2.0 and points["z"][1, 0] == 4.0
+    assert points["x"][0, 1] == pytest.approx((1 - 1.0) * 2.0 / 100.0)
+    assert points["x"][1, 0] == pytest.approx((0 - 1.0) * 4.0 / 100.0)
+    assert points["y"][1, 0] == pytest.approx((1 - 0.5) * 4.0 / 50.0)
+    np.testing.assert_array_equal(points["label"], labels)
+    np.testing.assert_array_equal(points["confidence"], labels + 10)
+    records = np.frombuffer(points.tobytes(), np.uint8).reshape(6, 16)
+    assert not records[:, 14:].any()  # padding is zero, never leftover memory
+
+
+def test_without_confidence_the_field_is_absent_and_its_byte_zero():
+    labels = np.full((2, 2), 7, np.uint8)
+    points = organized_points(np.ones((2, 2), np.float32), labels, None, Intrinsics(1, 1, 0, 0), 5)
+    assert points.dtype.names == ("x", "y", "z", "label")
+    assert not np.frombuffer(points.tobytes(), np.uint8).reshape(4, 16)[:, 13:].any()
+
+
+def test_depth_units_and_nearest_resize():
+    millimetres = np.array([[1000, 2000], [0, 65535]], "<u2")
+    metres = depth_in_metres(millimetres, "16UC1", (4, 4))
+    assert metres.dtype == np.float32 and metres.shape == (4, 4)
+    assert set(np.unique(metres)) == {0.0, 1.0, 2.0, np.float32(65.535)}  # never blended
+    np.testing.assert_array_equal(depth_in_metres(np.ones((2, 2), "<f4"), "32FC1", (2, 2)), 1.0)
