@@ -21,6 +21,7 @@ setup(
         "PyYAML",
         "tqdm",
         "onnxruntime",
+        "sympy",  # onnxruntime's quantization pre-processing (bisenet export int8) imports it
     ],
     extras_require={
         "train": ["torch>=2.1", "onnx", "onnxscript", "tensorboard"],
