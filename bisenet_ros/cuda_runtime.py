@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-LIBRARY_NAMES = ("libcudart.so", "libcudart.so.13", "libcudart.so.12", "libcudart.so.11.0")
+LIBRARY_NAMES = ("libcudart.so", "libcudart.so.12", "libcudart.so.13", "libcudart.so.11.0")
+# where JetPack and NVIDIA's CUDA installers put it, off the loader's path unless configured
+CUDA_LIBRARY_DIRS = ("/usr/local/cuda/lib64", "/usr/local/cuda/targets/*/lib")
 HOST_TO_DEVICE, DEVICE_TO_HOST = 1, 2  # cudaMemcpyKind
 MULTIPROCESSOR_COUNT, CAPABILITY_MAJOR, CAPABILITY_MINOR = 16, 75, 76  # cudaDeviceAttr
 PROPERTIES_BYTES = 8192  # more than any CUDA version's cudaDeviceProp; its name comes first
@@ -25,6 +27,15 @@ NAME_BYTES = 256
 
 class CudaError(RuntimeError):
     """A CUDA runtime call failed, or there is no CUDA runtime or device to call."""
+
+
+def _cuda_dir_libraries() -> list[Path]:
+    """libcudart in ``/usr/local/cuda`` (JetPack's, and NVIDIA's installers')."""
+    found = []
+    for pattern in CUDA_LIBRARY_DIRS:
+        for folder in sorted(Path("/").glob(pattern.lstrip("/"))):
+            found += sorted(folder.glob("libcudart.so*"), reverse=True)
+    return found
 
 
 def _wheel_libraries() -> list[Path]:
@@ -39,18 +50,45 @@ def _wheel_libraries() -> list[Path]:
 
 
 def load_library() -> ctypes.CDLL:
-    """The CUDA runtime library: the loader's own search first, then pip's ``nvidia`` wheels."""
+    """The CUDA runtime library: the loader's own search, then ``/usr/local/cuda``, then pip's
+    ``nvidia`` wheels; the first one the installed driver can run (a runtime newer than the
+    driver fails every call with "insufficient driver")."""
     system = ctypes.util.find_library("cudart")
-    candidates = [*([system] if system else []), *LIBRARY_NAMES, *map(str, _wheel_libraries())]
-    for name in candidates:
+    candidates = [*([system] if system else []), *LIBRARY_NAMES,
+                  *map(str, _cuda_dir_libraries()), *map(str, _wheel_libraries())]  # fmt: skip
+    too_new = []
+    for name in dict.fromkeys(candidates):
         try:
-            return ctypes.CDLL(name)
+            library = ctypes.CDLL(name)
         except OSError:
             continue
+        driver, runtime = _versions(library)
+        if driver and runtime > driver:
+            too_new.append(f"{name} (CUDA {_dotted(runtime)})")
+            continue
+        return library
+    if too_new:
+        raise CudaError(
+            f"every CUDA runtime library found is newer than the driver ({_dotted(driver)}): "
+            f"{', '.join(too_new)}; install the runtime that matches the driver (pip "
+            "nvidia-cuda-runtime-cu12 for a CUDA 12 driver) or update the driver"
+        )
     raise CudaError(
         "no CUDA runtime library (libcudart.so) found: on a Jetson add /usr/local/cuda/lib64 "
         "to LD_LIBRARY_PATH; elsewhere `pip install nvidia-cuda-runtime-cu12`"
     )
+
+
+def _versions(library: ctypes.CDLL) -> tuple[int, int]:
+    """(driver, runtime) CUDA versions as 12040 for 12.4; driver 0: no driver loaded."""
+    driver, runtime = ctypes.c_int(), ctypes.c_int()
+    library.cudaDriverGetVersion(ctypes.byref(driver))
+    library.cudaRuntimeGetVersion(ctypes.byref(runtime))
+    return driver.value, runtime.value
+
+
+def _dotted(version: int) -> str:
+    return f"{version // 1000}.{version % 1000 // 10}"
 
 
 class CudaRuntime:
@@ -142,10 +180,15 @@ class CudaRuntime:
         self._check(status, "cudaMemcpyAsync (device to host)")
 
 
-def cuda_device_usable() -> bool:
-    """Whether a CUDA runtime library loads and sees a device (never raises)."""
+def cuda_problem() -> str | None:
+    """Why no CUDA device is usable through the runtime library, or None (never raises)."""
     try:
         CudaRuntime().require_device()
-    except CudaError:
-        return False
-    return True
+    except CudaError as error:
+        return str(error)
+    return None
+
+
+def cuda_device_usable() -> bool:
+    """Whether a CUDA runtime library loads and sees a device (never raises)."""
+    return cuda_problem() is None

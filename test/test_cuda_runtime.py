@@ -47,15 +47,33 @@ def test_the_pip_wheel_library_is_found(monkeypatch):
         pytest.skip("no nvidia-cuda-runtime wheel installed in this environment")
     monkeypatch.setattr(cuda_runtime.ctypes.util, "find_library", lambda name: None)
     monkeypatch.setattr(cuda_runtime, "LIBRARY_NAMES", ())
+    monkeypatch.setattr(cuda_runtime, "CUDA_LIBRARY_DIRS", ())
     library = load_library()
     assert library._name in map(str, wheels)
     version = ctypes.c_int()
     assert library.cudaRuntimeGetVersion(ctypes.byref(version)) == 0 and version.value >= 11000
 
 
+def test_the_cuda_install_folder_is_searched(monkeypatch, tmp_path):
+    """JetPack's /usr/local/cuda/lib64 is off the loader's path unless configured: found
+    there (a folder of that layout holding a real libcudart)."""
+    wheels = cuda_runtime._wheel_libraries()
+    if not wheels:
+        pytest.skip("no nvidia-cuda-runtime wheel to lay out as a CUDA install")
+    folder = tmp_path / "cuda" / "targets" / "aarch64-linux" / "lib"
+    folder.mkdir(parents=True)
+    (folder / wheels[0].name).symlink_to(wheels[0])
+    monkeypatch.setattr(cuda_runtime.ctypes.util, "find_library", lambda name: None)
+    monkeypatch.setattr(cuda_runtime, "LIBRARY_NAMES", ())
+    monkeypatch.setattr(cuda_runtime, "CUDA_LIBRARY_DIRS", (f"{tmp_path}/cuda/targets/*/lib",))
+    monkeypatch.setattr(cuda_runtime, "_wheel_libraries", lambda: [])
+    assert load_library()._name == str(folder / wheels[0].name)
+
+
 def test_no_library_names_the_fix(monkeypatch):
     monkeypatch.setattr(cuda_runtime.ctypes.util, "find_library", lambda name: None)
     monkeypatch.setattr(cuda_runtime, "LIBRARY_NAMES", ("libcudart-absent.so",))
+    monkeypatch.setattr(cuda_runtime, "CUDA_LIBRARY_DIRS", ())
     monkeypatch.setattr(cuda_runtime, "_wheel_libraries", lambda: [])
     with pytest.raises(CudaError, match="no CUDA runtime library .*nvidia-cuda-runtime"):
         CudaRuntime()

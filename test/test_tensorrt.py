@@ -309,3 +309,36 @@ def test_a_venv_that_hides_the_system_tensorrt_is_named(tmp_path, caplog, monkey
     with caplog.at_level(logging.WARNING):
         assert resolve_backend("auto", "checkpoint", "fp32") in ("torch", "onnxruntime")
     assert "--system-site-packages" in caplog.text and str(system / "tensorrt") in caplog.text
+
+
+@pytest.mark.parametrize(
+    "version, says",
+    [
+        ("8.5.2", "TensorRT 8.5.2 is not supported"),
+        ("10.3.0", "10.3.0 is installed but cannot run"),
+    ],
+    ids=["unsupported_version", "no_cuda"],
+)
+def test_auto_says_why_an_installed_tensorrt_is_not_used(
+    tmp_path, monkeypatch, caplog, version, says
+):
+    """A TensorRT of JetPack 5 (8.5), or one without a usable CUDA runtime and device: auto
+    runs ONNX Runtime and says why in one line, instead of failing later or saying nothing."""
+    import logging
+    import sys
+
+    from bisenet_ros.cuda_runtime import cuda_device_usable
+
+    if cuda_device_usable():
+        pytest.skip("a CUDA device is usable here: a stand-in TensorRT would be chosen")
+    package = tmp_path / "tensorrt"
+    package.mkdir()
+    (package / "__init__.py").write_text(f"__version__ = {version!r}\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
+    with caplog.at_level(logging.WARNING):
+        assert resolve_backend("auto", "onnx", "fp32", BUNDLED_ONNX) == "onnxruntime"
+    (line,) = [r.getMessage() for r in caplog.records if "not TensorRT" in r.getMessage()]
+    assert says in line and "onnxruntime instead" in line
+    if version == "8.5.2":
+        assert "8.6, 10.x and 11.x" in line

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 from ...choices import BACKENDS
-from ...cuda_runtime import cuda_device_usable
+from ...cuda_runtime import cuda_problem
+from ...export.tensorrt_versions import UnsupportedTensorRT, tensorrt_version
 from .base import Backend
 
 log = logging.getLogger(__name__)
@@ -66,9 +67,24 @@ def cuda_available() -> bool:
     return torch.cuda.is_available()
 
 
+def tensorrt_problem() -> str | None:
+    """Why TensorRT cannot run here, or None: not installed, a version this project does not
+    build engines with, or no usable CUDA runtime and device."""
+    if importlib.util.find_spec("tensorrt") is None:
+        return "TensorRT is not installed"
+    import tensorrt
+
+    try:
+        tensorrt_version(tensorrt.__version__)
+    except UnsupportedTensorRT as error:
+        return str(error)
+    cuda = cuda_problem()
+    return f"TensorRT {tensorrt.__version__} is installed but cannot run: {cuda}" if cuda else None
+
+
 def tensorrt_available() -> bool:
-    """TensorRT importable and a CUDA device usable through the CUDA runtime library."""
-    return importlib.util.find_spec("tensorrt") is not None and cuda_device_usable()
+    """A supported TensorRT importable and a CUDA device usable through the runtime library."""
+    return tensorrt_problem() is None
 
 
 def tensorrt_outside_venv(system_dirs: list[Path] | None = None) -> Path | None:
@@ -96,12 +112,15 @@ def resolve_backend(name: str, kind: str, precision: str, path: str | Path = "")
     if name not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}, not {name!r}")
     if name == "auto":
-        if kind == "engine" or (tensorrt_available() and _tensorrt_takes(kind, path)):
+        problem = tensorrt_problem()
+        if kind == "engine" or (problem is None and _tensorrt_takes(kind, path)):
             name = "tensorrt"
         elif kind == "checkpoint" and cuda_available() and precision != "int8":
             name = "torch"
         else:
             name = "onnxruntime"
+        if problem and importlib.util.find_spec("tensorrt") is not None and name != "tensorrt":
+            log.warning("backend auto: not TensorRT, %s instead: %s", name, problem)
         hidden = tensorrt_outside_venv()
         if hidden is not None:
             log.warning(
