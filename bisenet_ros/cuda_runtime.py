@@ -102,7 +102,7 @@ class CudaRuntime:
         self._lib.cudaMemcpyAsync.argtypes = [
             ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_void_p
         ]  # fmt: skip
-        for call in ("cudaFree", "cudaStreamDestroy", "cudaStreamSynchronize"):
+        for call in ("cudaFree", "cudaFreeHost", "cudaStreamDestroy", "cudaStreamSynchronize"):
             getattr(self._lib, call).argtypes = [ctypes.c_void_p]
 
     def _check(self, status: int, call: str) -> None:
@@ -149,6 +149,19 @@ class CudaRuntime:
 
     def free(self, pointer: int) -> None:
         self._check(self._lib.cudaFree(pointer), "cudaFree")
+
+    def host_alloc(self, nbytes: int) -> tuple[int, np.ndarray]:
+        """Pinned (page-locked) host memory, which the copy engines read and write directly
+        (a pageable array is staged through a driver buffer first): (pointer, uint8 view).
+        Free it with ``free_host`` once the view is no longer used."""
+        pointer = ctypes.c_void_p()
+        self._check(self._lib.cudaHostAlloc(ctypes.byref(pointer), ctypes.c_size_t(nbytes), 0),
+                    f"cudaHostAlloc({nbytes} bytes)")  # fmt: skip
+        view = np.ctypeslib.as_array((ctypes.c_uint8 * nbytes).from_address(pointer.value))
+        return pointer.value, view
+
+    def free_host(self, pointer: int) -> None:
+        self._check(self._lib.cudaFreeHost(pointer), "cudaFreeHost")
 
     def create_stream(self) -> int:
         stream = ctypes.c_void_p()

@@ -342,3 +342,132 @@ def test_auto_says_why_an_installed_tensorrt_is_not_used(
     assert says in line and "onnxruntime instead" in line
     if version == "8.5.2":
         assert "8.6, 10.x and 11.x" in line
+
+
+# --- every TensorRT name the code reaches, on each release: strict stand-ins -----------------
+
+RELEASES = ["release_8.6", "release_10.3", "release_10.16", "release_11.1"]
+
+
+def standin(release: str, monkeypatch, cuda=None, input_shape=(3, 128, 192)):
+    """``tensorrt`` as that release's strict stand-in, and a fake CUDA runtime."""
+    import sys
+
+    from tensorrt_standin import API, FakeCuda, StandIn
+
+    from bisenet_ros.export import tensorrt as export_tensorrt
+    from bisenet_ros.inference.backends import tensorrt_backend
+
+    if not API.is_file():
+        pytest.skip(f"TensorRT API reference not present: {API}")
+    trt = StandIn(release, input_shape)
+    cuda = cuda or FakeCuda()
+    monkeypatch.setitem(sys.modules, "tensorrt", trt)
+    monkeypatch.setattr(export_tensorrt, "CudaRuntime", lambda: cuda)
+    monkeypatch.setattr(tensorrt_backend, "CudaRuntime", lambda: cuda)
+    return trt, cuda
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+@pytest.mark.parametrize("release", RELEASES)
+def test_build_and_run_reach_only_that_releases_api(graphs, release, precision, tmp_path,
+                                                    monkeypatch):  # fmt: skip
+    """build_engine and TensorRTBackend against each release's bindings: every member they
+    touch exists there, every call has its arguments right, and batches larger than the
+    engine's are run in chunks through pinned buffers."""
+    import gc
+
+    from bisenet_ros.export.tensorrt import build_engine
+    from bisenet_ros.export.tensorrt_versions import tensorrt_version
+    from bisenet_ros.inference.backends.tensorrt_backend import TensorRTBackend
+
+    trt, cuda = standin(release, monkeypatch)
+    graph_kind = tensorrt_version(trt.__version__).graph_precision(precision)
+    graph = graphs[{"fp32": "ids+confidence", "fp16": "fp16", "int8": "int8"}[graph_kind]]
+    engine = build_engine(graph, precision, max_batch=2, cache=tmp_path)
+    assert "Builder.build_serialized_network" in trt.calls
+    backend = TensorRTBackend(engine, precision, (128, 192))
+    batch = np.zeros((3, 3, 128, 192), np.float32)
+    ids, confidence = backend.run(batch, confidence=True)
+    assert ids.shape == confidence.shape == (3, 128, 192) and (ids == 1).all()
+    assert trt.calls.count("IExecutionContext.execute_async_v3") == 2  # 2 + 1
+    del backend
+    gc.collect()
+    assert not (cuda.device or cuda.host or cuda.streams)  # everything given back
+
+
+PLANTED = {  # calls a review planted in the code; each must fail on a release without it
+    "STRICT_TYPES": lambda trt: trt.BuilderFlag.STRICT_TYPES,
+    "EXPLICIT_PRECISION": lambda trt: trt.NetworkDefinitionCreationFlag.EXPLICIT_PRECISION,
+    "get_tensor_profile_shapes": lambda trt: (
+        trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        .deserialize_cuda_engine(b"x")
+        .get_tensor_profile_shapes("input", 0)
+    ),
+    "execute_async_v4": lambda trt: (
+        trt.Runtime(trt.Logger(trt.Logger.WARNING))
+        .deserialize_cuda_engine(b"x")
+        .create_execution_context()
+        .execute_async_v4(1)
+    ),
+    "swapped set_memory_pool_limit": lambda trt: (
+        trt.Builder(trt.Logger(trt.Logger.WARNING))
+        .create_builder_config()
+        .set_memory_pool_limit(1 << 30, trt.MemoryPoolType.WORKSPACE)
+    ),
+}
+
+
+@pytest.mark.parametrize("planted", sorted(PLANTED))
+def test_the_stand_ins_refuse_what_a_review_planted(planted, monkeypatch):
+    refused = []
+    for release in RELEASES:
+        trt, _ = standin(release, monkeypatch)
+        try:
+            PLANTED[planted](trt)
+        except (AttributeError, TypeError) as error:
+            refused.append(release)
+            assert "does not exist" in str(error) or "argument" in str(error)
+    assert refused, f"{planted} passes on every release"
+    if planted not in ("STRICT_TYPES", "EXPLICIT_PRECISION"):  # in 8.6, deprecated
+        assert refused == RELEASES
+
+
+def test_an_allocation_that_fails_half_way_gives_back_the_rest(tmp_path, monkeypatch):
+    from tensorrt_standin import FakeCuda
+
+    from bisenet_ros.cuda_runtime import CudaError
+    from bisenet_ros.inference.backends.tensorrt_backend import TensorRTBackend
+
+    _, cuda = standin("release_10.16", monkeypatch, cuda=FakeCuda(fail_after=2))
+    engine = tmp_path / "model.engine"
+    engine.write_bytes(b"engine")
+    with pytest.raises(CudaError, match="out of memory"):
+        TensorRTBackend(engine, "fp16", (128, 192))
+    import gc
+
+    gc.collect()
+    assert not (cuda.device or cuda.host or cuda.streams)
+
+
+def test_an_engine_of_another_size_than_its_manifest_is_refused(tmp_path, monkeypatch):
+    from bisenet_ros.inference.backends.tensorrt_backend import TensorRTBackend
+
+    standin("release_11.1", monkeypatch)
+    engine = tmp_path / "model.engine"
+    engine.write_bytes(b"engine")
+    with pytest.raises(ValueError, match=r"\(3, 128, 192\).*manifest says \(3, 256, 512\)"):
+        TensorRTBackend(engine, "fp16", (256, 512))
+    backend = TensorRTBackend(engine, "fp16", (128, 192))
+    with pytest.raises(ValueError, match="batches of 1..2 at its input size"):
+        backend.run(np.zeros((1, 3, 64, 64), np.float32), confidence=False)
+
+
+def test_a_graph_the_parser_refuses_is_one_error_with_its_reason(graphs, tmp_path, monkeypatch):
+    from bisenet_ros.export.tensorrt import build_engine
+
+    trt, _ = standin("release_8.6", monkeypatch)
+    trt.engine.parses = False
+    with pytest.raises(RuntimeError, match="cannot parse .*stand-in: unsupported operator"):
+        build_engine(graphs["ids+confidence"], "fp32", cache=tmp_path)
+    assert "OnnxParser.get_error" in trt.calls
