@@ -224,3 +224,17 @@ def test_eval_transform_resizes_the_image_only(frames):
     label = expected_ids(raw_label(frames[0][1]))
     x, y = EvalTransform((0.5,) * 3, (0.25,) * 3, (180, 240))(image, label)
     assert x.shape == (3, 180, 240) and y.shape == (360, 480)
+
+
+def test_unknown_colours_suggest_ignore_color(frames, tmp_path):
+    """A colour-coded dataset whose void colour is not declared: the error names the colours
+    and the setting that would make them ignored."""
+    write_custom(tmp_path, frames, "color", list_file=False)
+    meta = yaml.safe_load((tmp_path / "dataset.yaml").read_text())
+    del meta["ignore_color"]
+    (tmp_path / "dataset.yaml").write_text(yaml.safe_dump(meta))
+    dataset = build_dataset("custom", tmp_path, "train")
+    voids = [i for i, (_, label) in enumerate(frames) if (raw_label(label) == 11).any()]
+    assert voids, "no CamVid frame here has void pixels"
+    with pytest.raises(LabelError, match=r"\(0, 0, 0\).*set ignore_color: \[r, g, b\]"):
+        dataset[voids[0]]
