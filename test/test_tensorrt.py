@@ -206,7 +206,7 @@ def test_the_int8_graph_runs_on_onnxruntime_in_integer_form(graphs, tmp_path, mo
     onnx.save(rewritten, str(tmp_path / "integer.onnx"))
     refused = problems(rewritten)
     assert refused and all("zero point" in p or "int8" in p for p in refused)
-    monkeypatch.setattr(backends, "tensorrt_available", lambda: True)
+    monkeypatch.setattr(backends, "tensorrt_problem", lambda: None)  # as if usable here
     assert resolve_backend("auto", "onnx", "int8", tmp_path / "integer.onnx") == "onnxruntime"
     assert resolve_backend("auto", "onnx", "int8", graphs["int8"]) == "tensorrt"
     assert resolve_backend("auto", "onnx", "fp32", graphs["ids"]) == "tensorrt"
