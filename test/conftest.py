@@ -257,6 +257,14 @@ def street_frames(camvid_dir) -> list:
 
 
 @pytest.fixture(scope="session")
+def node_params(model_file, model_backend) -> dict:
+    """The node tests' base parameters: the tiny model on one thread, one warm-up, and no
+    age check (a loaded CI machine must not turn tests into drops)."""
+    return {"model_path": str(model_file), "backend": model_backend, "threads": 1,
+            "warmup_iterations": 1, "max_input_age_ms": 0.0}  # fmt: skip
+
+
+@pytest.fixture(scope="session")
 def tiny_segmenter(model_file, model_backend):
     """The Segmenter the node tests' nodes run (model_file, one thread): the reference their
     outputs are compared with, bit for bit."""

@@ -22,18 +22,11 @@ SIZE = (240, 320)  # (height, width) of the frames sent
 
 
 @pytest.fixture(scope="module")
-def node(ros_env, model_file, model_backend, tmp_path_factory):
+def node(ros_env, node_params, tmp_path_factory):
     from bisenet_ros.ros.harness import NodeProcess
 
-    params = {
-        "model_path": str(model_file),
-        "backend": model_backend,
-        "threads": 1,
-        "warmup_iterations": 1,
-        "max_input_age_ms": 0.0,  # a loaded CI machine must not turn tests into drops
-    }
     process = NodeProcess(
-        params, tmp_path_factory.mktemp("node"), ros_args=("-r", "~/labels:=/segmentation")
+        node_params, tmp_path_factory.mktemp("node"), ros_args=("-r", "~/labels:=/segmentation")
     ).start()
     yield process
     code = process.stop()

@@ -16,18 +16,14 @@ CAMERAS = ("front", "rear")
 
 
 @pytest.fixture(scope="module")
-def node(ros_env, model_file, model_backend, tmp_path_factory):
+def node(ros_env, node_params, tmp_path_factory):
     from bisenet_ros.ros.harness import NodeProcess
 
     params = {
-        "model_path": str(model_file),
-        "backend": model_backend,
-        "threads": 1,
-        "warmup_iterations": 1,
+        **node_params,
         "cameras": list(CAMERAS),
         "input_transport": "compressed",
         "input_reliability": "reliable",  # QoS is a setting: this node wants reliable input
-        "max_input_age_ms": 0.0,
     }
     process = NodeProcess(params, tmp_path_factory.mktemp("multicam")).start()
     yield process

@@ -29,19 +29,11 @@ NAV2_DOC = Path(__file__).resolve().parents[1] / "docs" / "nav2.md"
 
 
 @pytest.fixture(scope="module")
-def node(ros_env, model_file, model_backend, tmp_path_factory):
+def node(ros_env, node_params, tmp_path_factory):
     from bisenet_ros.ros.harness import NodeProcess
 
-    params = {
-        "model_path": str(model_file),
-        "backend": model_backend,
-        "threads": 1,
-        "warmup_iterations": 1,
-        "cameras": list(CAMERAS),
-        "depth_topic": "depth",
-        "max_input_age_ms": 0.0,  # the frames carry made-up stamps, one second apart
-        "input_depth": 5,
-    }
+    # max_input_age_ms 0 (node_params): the frames carry made-up stamps, one second apart
+    params = {**node_params, "cameras": list(CAMERAS), "depth_topic": "depth", "input_depth": 5}
     process = NodeProcess(params, tmp_path_factory.mktemp("points")).start()
     yield process
     assert process.stop() == 0, process.log()[-3000:]
@@ -281,14 +273,13 @@ def test_a_camera_without_camera_info_is_segmented_without_points(rig, node, str
 
 
 def test_without_vision_msgs_the_node_segments_and_says_what_is_missing(
-    ros_env, model_file, model_backend, street_frames, tmp_path
+    ros_env, node_params, street_frames, tmp_path
 ):
     from conftest import probe_node
 
     from bisenet_ros.ros.harness import NodeProcess
 
-    params = {"model_path": str(model_file), "backend": model_backend, "threads": 1,
-              "warmup_iterations": 0, "max_input_age_ms": 0.0}  # fmt: skip
+    params = {**node_params, "warmup_iterations": 0}
     node = NodeProcess(params, tmp_path, env={"BISENET_TEST_NO_VISION_MSGS": "1"}).start()
     try:
         with probe_node("no_vision_msgs_probe") as probe:
