@@ -8,6 +8,7 @@ import pytest
 from bisenet_ros.inference.points import (
     Intrinsics,
     depth_in_metres,
+    measured,
     organized_points,
     point_dtype,
 )
@@ -46,3 +47,21 @@ def test_depth_units_and_nearest_resize():
     assert metres.dtype == np.float32 and metres.shape == (4, 4)
     assert set(np.unique(metres)) == {0.0, 1.0, 2.0, np.float32(65.535)}  # never blended
     np.testing.assert_array_equal(depth_in_metres(np.ones((2, 2), "<f4"), "32FC1", (2, 2)), 1.0)
+
+
+def test_no_measurement_is_nan_for_every_kind_of_bad_value():
+    """0, NaN, negative, +-inf and beyond the limit are NaN; everything else is kept exactly
+    (checked against the definition on a large image, where OpenCV takes its SIMD path)."""
+    rng = np.random.default_rng(0)
+    depth = rng.uniform(-2.0, 25.0, (480, 640)).astype(np.float32)
+    depth[::7, ::3], depth[::5, ::2] = np.nan, 0.0
+    depth[1, 1], depth[2, 2], depth[3, 3] = np.inf, -np.inf, 20.0
+    with np.errstate(invalid="ignore"):
+        expected = np.where((depth > 0) & (depth <= 20.0), depth, np.nan)
+    np.testing.assert_array_equal(measured(depth, 20.0), expected)
+    assert measured(depth, 20.0)[3, 3] == 20.0  # the limit itself is a measurement
+
+
+def test_big_endian_millimetres_read_as_their_value():
+    millimetres = np.array([[1000, 2500]], ">u2")
+    np.testing.assert_array_equal(depth_in_metres(millimetres, "16UC1", (2, 1)), [[1.0, 2.5]])

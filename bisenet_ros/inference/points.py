@@ -42,10 +42,24 @@ def point_dtype(with_confidence: bool) -> np.dtype:
 def depth_in_metres(depth: np.ndarray, encoding: str, size: tuple[int, int]) -> np.ndarray:
     """An HxW depth image (16UC1 millimetres or 32FC1 metres) as float32 metres at ``size``
     (width, height), resized nearest so no depth is invented between two surfaces."""
-    metres = depth.astype(np.float32) * np.float32(DEPTH_SCALE[encoding])
+    metres = np.multiply(depth, np.float32(DEPTH_SCALE[encoding]), dtype=np.float32)
     if (metres.shape[1], metres.shape[0]) != size:
         metres = cv2.resize(metres, size, interpolation=cv2.INTER_NEAREST)
     return metres
+
+
+def measured(depth_m: np.ndarray, max_depth_m: float) -> np.ndarray:
+    """A float32 copy of ``depth_m`` with NaN where there is no measurement (0, NaN,
+    negative, infinite or beyond ``max_depth_m``).
+
+    OpenCV's thresholds set those to 0 and the division turns 0 into NaN (0 / 0): half the
+    time of numpy's ``where`` on a 1280x720 image, which counts at 30 Hz.
+    """
+    _, z = cv2.threshold(depth_m, 0.0, 0.0, cv2.THRESH_TOZERO)  # NaN, <= 0 -> 0
+    cv2.threshold(z, max_depth_m, 0.0, cv2.THRESH_TOZERO_INV, dst=z)  # > max, inf -> 0
+    with np.errstate(invalid="ignore"):
+        z /= z > 0
+    return z
 
 
 def organized_points(
@@ -64,9 +78,7 @@ def organized_points(
         raise ValueError(f"depth {depth_m.shape} and labels {labels.shape} differ in size")
     height, width = labels.shape
     k = intrinsics
-    with np.errstate(invalid="ignore"):
-        valid = (depth_m > 0) & (depth_m <= max_depth_m)
-    z = np.where(valid, depth_m, np.float32(np.nan)).astype(np.float32, copy=False)
+    z = measured(depth_m.astype(np.float32, copy=False), max_depth_m)
     # float32 throughout (intrinsics from a CameraInfo are float64): the records are 16 bytes
     rays_x = ((np.arange(width) - k.cx) / k.fx).astype(np.float32)[None, :]
     rays_y = ((np.arange(height) - k.cy) / k.fy).astype(np.float32)[:, None]
