@@ -205,6 +205,11 @@ def read_image_file(path: Path, max_pixels: int = 1 << 26) -> tuple[np.ndarray, 
         data = path.read_bytes()
     except OSError as error:
         raise ImageError("unreadable", error.strerror or str(error)) from None
+    return decode_image_bytes(data, max_pixels)
+
+
+def decode_image_bytes(data: bytes, max_pixels: int = 1 << 26) -> tuple[np.ndarray, str]:
+    """An image file's bytes (an image embedded in an annotation), as ``read_image_file``."""
     kind = next((k for k, sig in _SIGNATURES.items() if data.startswith(sig)), None)
     return _decode(np.frombuffer(data, np.uint8), kind, max_pixels)
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from ..arguments import number, side
+from ..choices import DATASET_FORMATS
 
 log = logging.getLogger(__name__)
 
@@ -64,8 +65,11 @@ def _cuda() -> bool:
 
 
 def _dataset_args(p: argparse.ArgumentParser, default_split: str) -> None:
-    p.add_argument("--format", default="camvid", choices=["camvid", "cityscapes", "custom"])
+    p.add_argument("--format", default="camvid", choices=DATASET_FORMATS)
     p.add_argument("--root", default="../shared/datasets/camvid", help="dataset folder")
+    p.add_argument(
+        "--classes", type=Path, help="class config: the classes to learn, a remap of the raw ones"
+    )
     p.add_argument("--split", nargs="+", default=[default_split], help="split name(s)")
 
 
@@ -99,8 +103,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     import torch
 
     from ..models import load_checkpoint
-    from .datasets import build_dataset
     from .evaluation import evaluate
+    from .formats import build_dataset, in_model_order
     from .transforms import EvalTransform
 
     if not Path(args.root).is_dir():  # before the model loads
@@ -112,14 +116,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
         )
     model, manifest = load_checkpoint(args.checkpoint)
     size = tuple(args.input_size) if args.input_size else manifest.input_size
-    dataset = build_dataset(
-        args.format, args.root, args.split, EvalTransform(manifest.mean, manifest.std, size)
-    )
-    if dataset.classes.num_classes != manifest.num_classes:
-        raise ValueError(
-            f"the model has {manifest.num_classes} classes but the dataset "
-            f"{dataset.classes.num_classes}"
-        )
+    transform = EvalTransform(manifest.mean, manifest.std, size)
+    dataset = build_dataset(args.format, args.root, args.split, transform, args.classes)
+    in_model_order(dataset, manifest.class_names)
     device = torch.device(args.device)
     result = evaluate(
         model.to(device), dataset, manifest.num_classes, manifest.class_names, device,
@@ -143,7 +142,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 def run_check(args: argparse.Namespace) -> int:
     from .check import check_dataset
 
-    report = check_dataset(args.format, args.root, args.split)
+    report = check_dataset(args.format, args.root, args.split, args.classes)
     print(report.text())
     if args.json:
         args.json.write_text(json.dumps(report.to_dict(), indent=2))

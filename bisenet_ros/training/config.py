@@ -12,6 +12,7 @@ from pathlib import Path
 
 import yaml
 
+from ..choices import DATASET_FORMATS
 from ..manifest import COINCHEUNG_MEAN, COINCHEUNG_STD, MIN_INPUT_SIDE
 
 DEFAULTS: dict = {
@@ -26,8 +27,9 @@ DEFAULTS: dict = {
         "freeze": [],  # module-name prefixes whose weights stay fixed, e.g. [detail]
     },
     "data": {
-        "format": "camvid",  # camvid | cityscapes | custom
+        "format": "camvid",  # one of choices.DATASET_FORMATS
         "root": "../shared/datasets/camvid",
+        "classes": None,  # class config: the classes to learn and a remap (class_map)
         "train_split": "train",  # a split name or a list of them
         "val_split": "val",
         "input_size": [360, 480],  # (height, width) the model runs at for evaluation
@@ -80,6 +82,7 @@ DEFAULTS: dict = {
 NULLABLE = {
     "model.dropout": 0.1, "model.init": "path", "train.grad_clip": 1.0,
     "loss.ohem_thresh": 0.7, "loss.class_weights": [1.0], "data.val_split": "val",
+    "data.classes": "path",
 }  # fmt: skip
 SPLITS = {"data.train_split", "data.val_split"}  # a split name or a list of them
 _KIND_NAMES = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
@@ -213,7 +216,7 @@ def validate(config: dict) -> None:
     scale_range = augment["scale_range"]
     if len(scale_range) != 2 or not 0 < scale_range[0] <= scale_range[1]:
         problems.append("augment.scale_range must be (low, high) with 0 < low <= high")
-    if config["data"]["format"] not in ("camvid", "cityscapes", "custom"):
-        problems.append("data.format must be camvid, cityscapes or custom")
+    if config["data"]["format"] not in DATASET_FORMATS:
+        problems.append(f"data.format must be one of {', '.join(DATASET_FORMATS)}")
     if problems:
         raise ConfigError("invalid training config: " + "; ".join(problems))

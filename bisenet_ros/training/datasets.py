@@ -1,4 +1,6 @@
-"""Segmentation datasets: Cityscapes, CamVid and a custom folder/list format.
+"""Segmentation datasets: the label decoders, the dataset, pairing of files, and the
+CamVid, Cityscapes and custom folder/list formats (annotation-tool exports: ``cvat``,
+``labelme``; every format by name: ``formats``).
 
 Every format is reduced to the same thing: a list of (image, label) file pairs, a class
 table, and a way to turn a label file into train ids ``0..C-1`` with 255 for ignored
@@ -8,8 +10,11 @@ file and the values, because such labels are what turns losses into NaN.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import cv2
@@ -17,11 +22,10 @@ import numpy as np
 import yaml
 from torch.utils.data import Dataset
 
-from ..image_decoding import ImageError, read_image_file
+from ..image_decoding import ImageError, decode_image_bytes, read_image_file
 from ..image_files import IMAGE_SUFFIXES
-from ..manifest import CAMVID, CITYSCAPES, default_palette
-
-IGNORE = 255
+from ..manifest import CAMVID, CITYSCAPES
+from .class_map import IGNORE, ClassTable, class_table
 
 # Official Cityscapes labelIds -> trainIds (cityscapesscripts/helpers/labels.py).
 CITYSCAPES_ID_TO_TRAIN = {
@@ -36,19 +40,6 @@ class LabelError(ValueError):
 
 
 @dataclass
-class ClassTable:
-    """Class names and colours of a dataset, its ignore value and its drivable classes."""
-
-    names: list[str]
-    palette: list[tuple[int, int, int]]
-    drivable_ids: list[int] = field(default_factory=list)
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.names)
-
-
-@dataclass
 class LabelDecoder:
     """Turns a label file into train ids (255 = ignore), or raises ``LabelError``.
 
@@ -56,9 +47,14 @@ class LabelDecoder:
     are errors. ``palette`` set means the label PNG is colour-coded.
     """
 
-    lut: np.ndarray  # int16, 256 entries: train id, 255, or -1 for invalid
+    lut: np.ndarray | None = None  # ids labels: int16, 256 entries: id, 255, -1 for invalid
     palette: list[tuple[int, int, int]] | None = None
     ignore_color: tuple[int, int, int] | None = None
+    remap: np.ndarray | None = None  # uint8, 256 entries: the ids above -> the learnt classes
+
+    def remapped(self, lut: np.ndarray) -> LabelDecoder:
+        """This decoder followed by ``lut`` (raw class ids -> other class ids)."""
+        return replace(self, remap=lut if self.remap is None else lut[self.remap])
 
     @classmethod
     def for_ids(cls, num_classes: int, ignore_value: int | None) -> LabelDecoder:
@@ -85,9 +81,15 @@ class LabelDecoder:
         return label
 
     def decode(self, path: Path) -> np.ndarray:
+        ids = self._decode_colours(self.raw(path), path) if self.palette else self._ids(path)
+        return ids if self.remap is None else self.remap[ids]
+
+    def decode_with_notes(self, path: Path) -> tuple[np.ndarray, list[str]]:
+        """``decode``, and what was read but not used (label images: nothing)."""
+        return self.decode(path), []
+
+    def _ids(self, path: Path) -> np.ndarray:
         raw = self.raw(path)
-        if self.palette:
-            return self._decode_colours(raw, path)
         ids = self.lut[raw]
         if (ids < 0).any():
             bad = np.unique(raw[ids < 0]).tolist()
@@ -106,14 +108,19 @@ class LabelDecoder:
         if self.ignore_color is not None:
             out[code == _colour_code(np.array(self.ignore_color))] = IGNORE
         if (out < 0).any():
-            bad = [tuple(int(v) for v in c) for c in np.unique(rgb[out < 0], axis=0)[:10]]
+            colours, counts = np.unique(rgb[out < 0], axis=0, return_counts=True)
+            order = np.argsort(-counts)[:10]
+            bad = ", ".join(
+                f"({','.join(str(int(v)) for v in colours[i])}) x {counts[i]} px" for i in order
+            )
             hint = (
                 "" if self.ignore_color is not None
                 else "; if one of them marks unlabelled pixels, set ignore_color: [r, g, b] "
                 "in dataset.yaml"
             )  # fmt: skip
             raise LabelError(
-                f"{path}: colours {bad} are neither class colours nor the ignore colour{hint}"
+                f"{path}: {len(colours)} colours are neither class colours nor the ignore "
+                f"colour: {bad}{hint}"
             )
         return out.astype(np.uint8)
 
@@ -137,12 +144,22 @@ def _ranges(values: list[int]) -> str:
 
 def read_image(path: Path) -> np.ndarray:
     """RGB uint8 (H, W, 3), decoded as the node decodes frames: a truncated JPEG is an error
-    (OpenCV alone would return it partly grey, and it would be learnt from)."""
+    (OpenCV alone would return it partly grey, and it would be learnt from). A ``.json``
+    path is a LabelMe annotation whose image is embedded in it (``imageData``)."""
     try:
-        image, _ = read_image_file(path)  # in BGR order
+        image, _ = embedded_image(path) if path.suffix == ".json" else read_image_file(path)
     except ImageError as error:
         raise ImageError(error.reason, f"{path}: {error.detail}") from None
     return cv2.cvtColor(image, cv2.COLOR_GRAY2RGB if image.ndim == 2 else cv2.COLOR_BGR2RGB)
+
+
+def embedded_image(path: Path) -> tuple[np.ndarray, str]:
+    """The image a LabelMe JSON carries base64-encoded in ``imageData``, decoded like a file."""
+    try:
+        data = base64.b64decode(json.loads(path.read_text())["imageData"], validate=True)
+    except (OSError, ValueError, KeyError, TypeError, binascii.Error) as error:
+        raise ImageError("unreadable", f"no readable embedded imageData ({error})") from None
+    return decode_image_bytes(data)
 
 
 class SegmentationDataset(Dataset):
@@ -255,14 +272,15 @@ class DatasetSpec:
 
     pairing: Pairing
     classes: ClassTable
-    decoder: LabelDecoder
+    decoder: LabelDecoder  # or any object with its decode and decode_with_notes
+    implicit_ignore: str = ""  # a raw class ignored unless a class config names it
 
 
-def _splits(split: str | list[str]) -> list[str]:
+def split_names(split: str | list[str]) -> list[str]:
     return [split] if isinstance(split, str) else list(split)
 
 
-def _split_folder(root: Path, split: str) -> Path:
+def split_folder(root: Path, split: str) -> Path:
     """``root/<split>``, or FileNotFoundError naming the split and the ones that exist."""
     folder = root / split
     if not folder.is_dir():
@@ -274,7 +292,7 @@ def _split_folder(root: Path, split: str) -> Path:
     return folder
 
 
-def _join(pairings: list[Pairing]) -> Pairing:
+def join_pairings(pairings: list[Pairing]) -> Pairing:
     out = Pairing(pairs=[])
     for p in pairings:
         out.pairs += p.pairs
@@ -286,10 +304,10 @@ def _join(pairings: list[Pairing]) -> Pairing:
 def camvid_spec(root: Path, split: str | list[str]) -> DatasetSpec:
     """CamVid (SegNet 11 classes): ``<split>/images/*.jpg``, ``<split>/labels/*.png``; 11 = void."""
     classes = ClassTable([n for n, _ in CAMVID], [c for _, c in CAMVID], drivable_ids=[3])
-    pairing = _join(
+    pairing = join_pairings(
         [
-            pair_folders(_split_folder(root, s) / "images", root / s / "labels")
-            for s in _splits(split)
+            pair_folders(split_folder(root, s) / "images", root / s / "labels")
+            for s in split_names(split)
         ]
     )
     return DatasetSpec(pairing, classes, LabelDecoder.for_ids(len(CAMVID), ignore_value=11))
@@ -302,12 +320,12 @@ def cityscapes_spec(root: Path, split: str | list[str]) -> DatasetSpec:
     lut[:CITYSCAPES_NUM_IDS] = IGNORE
     for label_id, train_id in CITYSCAPES_ID_TO_TRAIN.items():
         lut[label_id] = train_id
-    pairing = _join(
+    pairing = join_pairings(
         [
             pair_folders(
                 root / "leftImg8bit" / s, root / "gtFine" / s, "_leftImg8bit", "_gtFine_labelIds"
             )
-            for s in _splits(split)
+            for s in split_names(split)
         ]
     )
     return DatasetSpec(pairing, classes, LabelDecoder(lut))
@@ -332,61 +350,26 @@ def custom_spec(root: Path, split: str | list[str]) -> DatasetSpec:
     unknown = set(meta) - {"classes", "ignore_index", "ignore_color", "label_format", "splits"}
     if unknown:
         raise ValueError(f"{meta_path}: unknown keys {sorted(unknown)}")
-    entries = meta.get("classes") or []
-    if not entries or not all(isinstance(e, dict) and "name" in e for e in entries):
-        raise ValueError(f"{meta_path}: 'classes' must list {{name, color, drivable}} entries")
-    names = [str(e["name"]) for e in entries]
-    if any("color" not in e for e in entries):
-        palette = default_palette(len(names))
-    else:
-        palette = [tuple(int(v) for v in e["color"]) for e in entries]
-    drivable = [i for i, e in enumerate(entries) if e.get("drivable", False)]
-    classes = ClassTable(names, palette, drivable)
+    classes = class_table(meta.get("classes"), str(meta_path))
+    names, palette = classes.names, classes.palette
 
     label_format = meta.get("label_format", "ids")
     if label_format == "ids":
         decoder = LabelDecoder.for_ids(len(names), meta.get("ignore_index", IGNORE))
     elif label_format == "color":
         ignore = meta.get("ignore_color")
-        decoder = LabelDecoder(
-            np.zeros(256, np.int16), palette, tuple(int(v) for v in ignore) if ignore else None
-        )
+        decoder = LabelDecoder(None, palette, tuple(int(v) for v in ignore) if ignore else None)
     else:
         raise ValueError(f"{meta_path}: label_format must be 'ids' or 'color'")
 
     layouts = meta.get("splits") or {}
     pairings = []
-    for s in _splits(split):
+    for s in split_names(split):
         if s not in layouts:
-            _split_folder(root, s)
+            split_folder(root, s)
         layout = layouts.get(s, {"images": f"{s}/images", "labels": f"{s}/labels"})
         if isinstance(layout, str):
             pairings.append(pair_list_file(root / layout, root))
         else:
             pairings.append(pair_folders(root / layout["images"], root / layout["labels"]))
-    return DatasetSpec(_join(pairings), classes, decoder)
-
-
-FORMATS = {"camvid": camvid_spec, "cityscapes": cityscapes_spec, "custom": custom_spec}
-
-
-def dataset_spec(fmt: str, root: str | Path, split: str | list[str]) -> DatasetSpec:
-    """Resolve a dataset format, root and split(s) to pairs, class table and decoder."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown dataset format {fmt!r}; choose one of {sorted(FORMATS)}")
-    return FORMATS[fmt](Path(root), split)
-
-
-def build_dataset(
-    fmt: str, root: str | Path, split: str | list[str], transform: Callable | None = None
-) -> SegmentationDataset:
-    """A dataset ready for training or evaluation; unmatched files are an error."""
-    spec = dataset_spec(fmt, root, split)
-    unmatched = spec.pairing.images_without_label + spec.pairing.labels_without_image
-    if unmatched:
-        shown = ", ".join(str(p) for p in unmatched[:5])
-        raise FileNotFoundError(
-            f"{len(unmatched)} files without a partner in {root} ({split}): {shown}; "
-            "run `bisenet check-dataset` for the full report"
-        )
-    return SegmentationDataset(spec.pairing.pairs, spec.classes, spec.decoder, transform)
+    return DatasetSpec(join_pairings(pairings), classes, decoder)

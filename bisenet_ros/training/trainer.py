@@ -32,13 +32,15 @@ from ..models.checkpoint import (
     NUMPY_ARRAY_GLOBALS,
     STATE_FORMAT,
     atomic_torch_save,
+    read_checkpoint,
     safe_torch_load,
     small_classifiers,
 )
 from . import distributed
+from .class_map import ClassTable
 from .config import ConfigError
-from .datasets import ClassTable, build_dataset
 from .evaluation import evaluate
+from .formats import build_dataset
 from .losses import BoosterLoss, OhemCrossEntropy
 from .optim import build_optimizer
 from .sampler import StreamBatchSampler
@@ -90,7 +92,7 @@ def create_model(config: dict, manifest: Manifest) -> nn.Module:
             cfg["init"], num_classes=manifest.num_classes, aux_heads=cfg["aux_heads"],
             manifest=manifest,
         )  # fmt: skip
-        if cfg["reinit_head"]:
+        if cfg["reinit_head"] or other_classes(cfg["init"], manifest):
             log.info("re-initialised classifiers: %s", small_classifiers(model))
     else:
         model = build_model(cfg["arch"], manifest.num_classes, cfg["aux_heads"], cfg["variant"])
@@ -105,6 +107,22 @@ def create_model(config: dict, manifest: Manifest) -> nn.Module:
         for param in frozen:
             param.requires_grad_(False)
     return model
+
+
+def other_classes(init: str, manifest: Manifest) -> bool:
+    """Whether the ``init`` checkpoint was trained on other classes than the dataset's, with
+    as many of them: its classifiers would then be reused for the wrong classes, so they
+    start fresh; a logged line names both tables. Classes are compared by name, in order."""
+    stored = read_checkpoint(init)[3]
+    if stored is None or stored.num_classes != manifest.num_classes:
+        return False  # no names to compare, or a new class count re-initialises anyway
+    if stored.class_names == manifest.class_names:
+        return False
+    log.warning(
+        "%s was trained on the classes %s, the dataset has %s: its classifiers are not reused",
+        init, stored.class_names, manifest.class_names,
+    )  # fmt: skip
+    return True
 
 
 def train_mode(model: nn.Module, frozen: list[str]) -> None:
@@ -182,12 +200,15 @@ class Trainer:
             contrast=aug["contrast"],
             saturation=aug["saturation"],
         )
-        self.train_set = build_dataset(data["format"], data["root"], data["train_split"], augment)
+        self.train_set = build_dataset(
+            data["format"], data["root"], data["train_split"], augment, data["classes"]
+        )
         self.val_set = None
         if data["val_split"] and train["eval_every"]:
             self.val_set = build_dataset(
                 data["format"], data["root"], data["val_split"],
                 EvalTransform(tuple(data["mean"]), tuple(data["std"]), tuple(data["input_size"])),
+                data["classes"],
             )  # fmt: skip
         self.manifest = make_manifest(config, self.train_set.classes)
 
