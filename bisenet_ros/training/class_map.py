@@ -56,10 +56,14 @@ class ClassConfig:
     remap: dict[str | int, str]
     source: str
 
-    def target(self, name: str, raw_id: int | None = None, colour=None) -> int | None:
-        """The class id (or IGNORE) of a raw class, or None when the config does not say."""
+    def target(
+        self, name: str, raw_id: int | None = None, colour=None, by_name: bool = True
+    ) -> int | None:
+        """The class id (or IGNORE) of a raw class, or None when the config does not say;
+        ``by_name`` False: only an entry of ``remap`` says."""
         keys = [name, raw_id, None if colour is None else ",".join(str(int(v)) for v in colour)]
-        mapped = next((self.remap[k] for k in keys if k is not None and k in self.remap), name)
+        fallback = name if by_name else None
+        mapped = next((self.remap[k] for k in keys if k is not None and k in self.remap), fallback)
         if mapped == IGNORE_NAME:
             return IGNORE
         return self.table.names.index(mapped) if mapped in self.table.names else None
@@ -129,13 +133,15 @@ def remap_lut(raw: ClassTable, config: ClassConfig, implicit_ignore: str = "") -
     """The 256-entry LUT from raw class ids (and IGNORE) to the config's class ids.
 
     Every raw class must go somewhere; ``implicit_ignore`` names a raw class that is
-    ignored unless the config says otherwise (CVAT's ``background``).
+    ignored unless ``remap`` maps it (CVAT's ``background``: unannotated pixels, which a
+    class of the same name must not take silently).
     """
     lut = np.full(256, IGNORE, np.uint8)
     unmapped = []
     for raw_id, (name, colour) in enumerate(zip(raw.names, raw.palette, strict=True)):
-        target = config.target(name, raw_id, colour)
-        if target is None and name == implicit_ignore:
+        implicit = name == implicit_ignore
+        target = config.target(name, raw_id, colour, by_name=not implicit)
+        if target is None and implicit:
             target = IGNORE
         if target is None:
             unmapped.append(name)
