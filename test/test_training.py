@@ -382,3 +382,31 @@ def test_bundled_model_is_a_small_fp16_camvid_model_with_road_drivable():
     assert manifest.class_names[3] == "road" and manifest.drivable_ids == [3]
     assert manifest.num_classes == 11 and manifest.input_size == (360, 480)
     assert not any(name.startswith("aux") for name in model.state_dict())
+
+
+def test_fine_tuning_from_other_classes_of_the_same_count_starts_the_classifiers_fresh(
+    tmp_path, caplog
+):
+    """Three classes are not the same three classes: the classifiers of a checkpoint
+    trained on road/car/sky are not reused for drivable/obstacle/background, and the log
+    says so; with the same names they are kept."""
+    from bisenet_ros.manifest import Manifest
+    from bisenet_ros.models import build_model, save_checkpoint
+    from bisenet_ros.training.trainer import create_model
+
+    trained_on = Manifest.default("bisenetv2", 3).with_classes(["road", "car", "sky"])
+    init = save_checkpoint(
+        tmp_path / "init.pt", build_model("bisenetv2", 3), trained_on, half=False
+    )
+    config = load_config(None, [f"model.init={init}", "model.aux_heads=false"])
+    kept = create_model(config, trained_on).state_dict()
+    file_state = torch.load(init, weights_only=False)["state_dict"]
+    classifier = next(k for k in kept if k.startswith("head.") and k.endswith("weight")
+                      and kept[k].shape[0] == 3)  # fmt: skip
+    assert torch.equal(kept[classifier], file_state[classifier])
+
+    caplog.set_level("WARNING")
+    renamed = trained_on.with_classes(["drivable", "obstacle", "background"])
+    fresh = create_model(config, renamed).state_dict()
+    assert not torch.equal(fresh[classifier], file_state[classifier])
+    assert "trained on the classes ['road', 'car', 'sky']" in caplog.text
