@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
+import zlib
 from pathlib import Path
 
 import cv2
@@ -46,6 +48,26 @@ def colour_mask(ids: np.ndarray) -> np.ndarray:
     palette = np.zeros((256, 3), np.uint8)
     palette[: len(CAMVID)] = [c for _, c in CAMVID]
     return palette[ids][:, :, ::-1]
+
+
+def indexed_png(ids: np.ndarray, palette: list[tuple[int, int, int]]) -> bytes:
+    """A palette ("P" mode) PNG of ``ids``, as Pascal VOC and some CVAT versions write
+    masks (OpenCV writes no such PNG)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    height, width = ids.shape
+    rows = b"".join(b"\x00" + ids[y].tobytes() for y in range(height))
+    return b"".join([
+        b"\x89PNG\r\n\x1a\n",
+        chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 3, 0, 0, 0)),
+        chunk(b"PLTE", bytes(v for colour in palette for v in colour)),
+        chunk(b"IDAT", zlib.compress(rows)),
+        chunk(b"IEND", b""),
+    ])  # fmt: skip
 
 
 def write_cvat(root: Path, pairs: list[tuple[Path, Path]], subset: str) -> Path:

@@ -90,6 +90,20 @@ def test_cvat_background_is_ignored_unless_the_config_remaps_it(camvid_dir, tmp_
     np.testing.assert_array_equal(label, np.where(ids == CAMVID_VOID, 0, ids + 1))
 
 
+def test_cvat_masks_in_palette_png_read_as_their_colours(camvid_dir, tmp_path):
+    """Masks written as indexed PNGs decode to the same classes as colour PNGs."""
+    from annotation_exports import indexed_png
+
+    pairs = camvid_pairs(camvid_dir, "train", 1)
+    export = write_cvat(tmp_path / "cvat", pairs, "default")
+    ids = raw_ids(pairs[0][1])
+    palette = [*(c for _, c in CAMVID), (0, 0, 0)]  # void (11) is CVAT's background
+    mask = export / "SegmentationClass" / f"{pairs[0][0].stem}.png"
+    mask.write_bytes(indexed_png(ids, palette))
+    label = build_dataset("cvat", export, "default")[0][1]
+    np.testing.assert_array_equal(label, np.where(ids == CAMVID_VOID, IGNORE, ids))
+
+
 @pytest.mark.parametrize("fmt", ["camvid", "cvat", "labelme"])
 def test_class_config_merges_camvid_into_three_classes(fmt, camvid_dir, tmp_path, three_classes):
     """The same remap, by name, works on every format: many-to-one, void ignored."""
