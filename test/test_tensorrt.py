@@ -247,6 +247,16 @@ def test_each_parser_rule_is_enforced():
         [out("y", TensorProto.FLOAT, ("batch", 3, 8, 8))], [scale, uint8_zero],
     )  # fmt: skip
     assert all("UINT8 zero point" in p for p in problems(qdq)) and len(problems(qdq)) == 2
+    weights = numpy_helper.from_array(np.arange(8, dtype=np.int8), "w")
+    int8_zero = numpy_helper.from_array(np.array(0, np.int8), "zero")
+    weight_into_add = tiny_graph(
+        [helper.make_node("DequantizeLinear", ["w", "scale", "zero"], ["wf"], name="dq"),
+         helper.make_node("Add", ["input", "wf"], ["y"], name="add")],
+        [out("y", TensorProto.FLOAT, ("batch", 3, 8, 8))], [weights, scale, int8_zero],
+    )  # fmt: skip
+    assert problems(weight_into_add) == [
+        "DequantizeLinear dq: int8 constant w feeds Add add, not a weighted layer"
+    ]
     erf = tiny_graph(
         [helper.make_node("Erf", ["input"], ["y"])],
         [out("y", TensorProto.FLOAT, ("batch", 3, 8, 8))],

@@ -95,12 +95,16 @@ class FrameReader(CalibrationDataReader):
 
 
 def float_nodes(model: onnx.ModelProto) -> list[str]:
-    """Nodes to keep in float: the tail after the classifier, the stems, BGA's attention."""
+    """Nodes to keep in float: the tail after the classifier, the stems, BGA's attention,
+    and every BatchNormalization left after pre-processing fused the others into their
+    convolutions (the context embedding's, on pooled features: int8 weights there would
+    feed no weighted layer, which TensorRT's parser takes only through a fallback)."""
     scoped = {
         n.name
         for n in model.graph.node
         if any(s in n.name for s in FLOAT_SCOPES)
         or (ATTENTION_SCOPE in n.name and n.op_type != "Conv")
+        or n.op_type == "BatchNormalization"
     }
     return sorted(scoped | set(float_tail(model)))
 

@@ -8,7 +8,9 @@ the tests over every graph the project exports.
 - every op is one the parser supports and this project emits (anything else is reported,
   not guessed about), with the attributes the parser accepts (ArgMax without
   ``select_last_index``; Resize modes and coordinate transformations it implements);
-- Q/DQ is int8 with zero point 0 (explicit quantization: no uint8 activations);
+- Q/DQ is int8 with zero point 0 (explicit quantization: no uint8 activations); a
+  DequantizeLinear of a constant (quantized weights) feeds only a weighted layer (Conv,
+  ConvTranspose, Gemm, MatMul), the only place the parser fuses int8 weights;
 - no double tensors; no int64 or double network outputs; a uint8 output is made by a Cast
   from a float type (TensorRT converts uint8 only to and from float);
 - one float input (N, 3, H, W) whose batch alone is dynamic.
@@ -31,6 +33,7 @@ RESIZE_COORDINATES = {
     "half_pixel", "pytorch_half_pixel", "align_corners", "asymmetric", "tf_half_pixel_for_nn",
 }  # fmt: skip
 FLOATS = {TensorProto.FLOAT, TensorProto.FLOAT16}
+WEIGHTED_OPS = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
 
 
 def _attributes(node: onnx.NodeProto) -> dict:
@@ -78,6 +81,27 @@ def problems(model: onnx.ModelProto) -> list[str]:
             if cast is None or cast.op_type != "Cast" or source not in FLOATS:
                 found.append(f"output {output.name}: uint8 not made by a Cast from float")
     found += _input_problems(graph)
+    found += _weight_dq_problems(graph, constants)
+    return found
+
+
+def _weight_dq_problems(graph: onnx.GraphProto, constants: dict) -> list[str]:
+    """Quantized constants that feed anything but a weighted layer (a BatchNormalization
+    scale, an Add operand): the parser would take them only through elementwise fallbacks."""
+    consumers: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            consumers.setdefault(name, []).append(node)
+    found = []
+    for node in graph.node:
+        if node.op_type == "DequantizeLinear" and node.input[0] in constants:
+            for user in consumers.get(node.output[0], []):
+                if user.op_type not in WEIGHTED_OPS:
+                    found.append(
+                        f"DequantizeLinear {node.name or node.output[0]}: int8 constant "
+                        f"{node.input[0]} feeds {user.op_type} {user.name or user.output[0]}, "
+                        "not a weighted layer"
+                    )
     return found
 
 
