@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import sys
+import types
 from dataclasses import asdict, replace
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 
 import cv2
@@ -206,10 +209,17 @@ def test_the_int8_graph_runs_on_onnxruntime_in_integer_form(graphs, tmp_path, mo
     onnx.save(rewritten, str(tmp_path / "integer.onnx"))
     refused = problems(rewritten)
     assert refused and all("zero point" in p or "int8" in p for p in refused)
-    monkeypatch.setattr(backends, "tensorrt_problem", lambda: None)  # as if usable here
+    monkeypatch.setattr(backends, "tensorrt_problem", lambda: None)  # as if usable here:
+    installed = types.ModuleType("tensorrt")
+    installed.__version__, installed.__spec__ = "8.6.1", ModuleSpec("tensorrt", None)
+    monkeypatch.setitem(sys.modules, "tensorrt", installed)
     assert resolve_backend("auto", "onnx", "int8", tmp_path / "integer.onnx") == "onnxruntime"
     assert resolve_backend("auto", "onnx", "int8", graphs["int8"]) == "tensorrt"
     assert resolve_backend("auto", "onnx", "fp32", graphs["ids"]) == "tensorrt"
+    newer = onnx.load(str(graphs["ids"]))
+    newer.opset_import[0].version = 18  # past 8.6's parser
+    onnx.save(newer, str(tmp_path / "opset18.onnx"))
+    assert resolve_backend("auto", "onnx", "fp32", tmp_path / "opset18.onnx") == "onnxruntime"
 
 
 def tiny_graph(nodes, outputs, initializers=(), input_shape=("batch", 3, 8, 8)):
@@ -220,6 +230,34 @@ def tiny_graph(nodes, outputs, initializers=(), input_shape=("batch", 3, 8, 8)):
 
 def out(name, kind, shape=("batch", 8, 8)):
     return helper.make_tensor_value_info(name, kind, list(shape))
+
+
+def test_each_version_refuses_what_its_parser_does_not_take():
+    """The opset ceiling of each release, and 8.6's Resize limit, on graphs made to break them."""
+    from bisenet_ros.export.tensorrt_versions import tensorrt_version
+
+    relu = helper.make_node("Relu", ["input"], ["y"], name="relu")
+    graph = tiny_graph([relu], [out("y", TensorProto.FLOAT, ("batch", 3, 8, 8))])
+    for version, ceiling in (("8.6.1", 17), ("10.3.0", 20), ("11.1.0", 25)):
+        graph.opset_import[0].version = ceiling
+        assert tensorrt_version(version).graph_problems(graph) == []
+        graph.opset_import[0].version = ceiling + 1
+        assert tensorrt_version(version).graph_problems(graph) == [
+            f"opset {ceiling + 1}: TensorRT {version} parses graphs up to opset {ceiling}; "
+            f"export with --opset {ceiling}"
+        ]
+    scales = numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales")
+    resize = helper.make_node(
+        "Resize", ["input", "", "scales"], ["y"], name="up", mode="nearest",
+        coordinate_transformation_mode="tf_half_pixel_for_nn", nearest_mode="round_prefer_ceil",
+    )  # fmt: skip
+    graph = tiny_graph([resize], [out("y", TensorProto.FLOAT, ("batch", 3, 16, 16))], [scales])
+    assert problems(graph) == []  # every version's rules allow it
+    assert tensorrt_version("8.6.1").graph_problems(graph) == [
+        "Resize up: TensorRT 8.6 implements tf_half_pixel_for_nn only with round_prefer_floor, "
+        "not round_prefer_ceil"
+    ]
+    assert tensorrt_version("10.3.0").graph_problems(graph) == []
 
 
 def test_each_parser_rule_is_enforced():

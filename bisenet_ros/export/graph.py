@@ -26,7 +26,8 @@ def pruned(model: onnx.ModelProto, outputs: list[str]) -> onnx.ModelProto:
     return extracted
 
 
-def _opset(model: onnx.ModelProto) -> int:
+def opset(model: onnx.ModelProto) -> int:
+    """The version of the default ONNX domain ``model`` is written in."""
     return next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
 
 
@@ -38,7 +39,7 @@ def cheap_max_softmax(model: onnx.ModelProto) -> onnx.ModelProto:
     for node in graph.node:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
-    opset = _opset(model)
+    version = opset(model)
     for softmax in [n for n in graph.node if n.op_type == "Softmax"]:
         axis = next((a.i for a in softmax.attribute if a.name == "axis"), -1)
         users = consumers.get(softmax.output[0], [])
@@ -51,7 +52,7 @@ def cheap_max_softmax(model: onnx.ModelProto) -> onnx.ModelProto:
         graph.initializer.append(numpy_helper.from_array(np.array([1], np.int64), axes))
         top = (
             helper.make_node("ReduceMax", [x, axes], [f"{tag}_max"], keepdims=1)
-            if opset >= 18
+            if version >= 18
             else helper.make_node("ReduceMax", [x], [f"{tag}_max"], axes=[1], keepdims=1)
         )
         replacement = [

@@ -132,7 +132,7 @@ def build_engine(
     support = tensorrt_version(trt.__version__)
     onnx_path = Path(onnx_path)
     model = onnx.load(str(onnx_path), load_external_data=False)
-    refused = problems(model)
+    refused = problems(model) + support.graph_problems(model)
     if refused:
         raise ValueError(f"TensorRT cannot take {onnx_path}: " + "; ".join(refused[:5]))
     wanted, stored = support.graph_precision(precision), graph_precision(model)

@@ -9,6 +9,10 @@
   graph itself (the fp16 graph, the int8 Q/DQ graph); the precision builder flags and the
   int8 calibrators are gone (NVIDIA's 10.x -> 11.x migration guide).
 
+Each parser takes graphs up to its own opset (the support matrices: 17 for 8.6, 20 for
+10.x, 25 for 11.x), and 8.6's Resize implements ``tf_half_pixel_for_nn`` only with the
+``round_prefer_floor`` nearest mode (onnx-tensorrt 8.6 operators.md).
+
 Anything else (7.x, 8.0-8.5, 9.x, 12+) is refused with one sentence naming these. No other
 module looks at the TensorRT version.
 """
@@ -22,6 +26,7 @@ import numpy as np
 from ..choices import PRECISIONS
 
 SUPPORTED = "8.6, 10.x and 11.x"
+MAX_OPSET = {8: 17, 10: 20, 11: 25}  # the newest ONNX opset each major's parser takes
 
 
 class UnsupportedTensorRT(ImportError):
@@ -67,6 +72,34 @@ class TensorRTVersion:
         if self.major >= 10:
             dtypes[trt.DataType.INT64] = np.int64
         return dtypes
+
+    def graph_problems(self, model) -> list[str]:
+        """What this version's parser refuses in an ONNX ``model`` beyond the rules every
+        version shares (``tensorrt_rules``)."""
+        from .graph import opset  # onnx, which engines at run time do not need
+
+        found, version = [], opset(model)
+        if version > MAX_OPSET[self.major]:
+            ceiling = MAX_OPSET[self.major]
+            found.append(
+                f"opset {version}: TensorRT {self.version} parses graphs up to opset {ceiling}; "
+                f"export with --opset {ceiling}"
+            )
+        if self.major == 8:
+            for node in model.graph.node:
+                settings = {a.name: a.s.decode() for a in node.attribute if a.s}
+                coordinates = settings.get("coordinate_transformation_mode")
+                nearest = settings.get("nearest_mode", "round_prefer_floor")
+                if (
+                    node.op_type == "Resize"
+                    and coordinates == "tf_half_pixel_for_nn"
+                    and (nearest != "round_prefer_floor")
+                ):
+                    found.append(
+                        f"Resize {node.name or node.output[0]}: TensorRT 8.6 implements "
+                        f"tf_half_pixel_for_nn only with round_prefer_floor, not {nearest}"
+                    )
+        return found
 
     def graph_precision(self, precision: str) -> str:
         """Which exported graph to parse for an engine of ``precision``: the graph of that

@@ -138,14 +138,18 @@ def resolve_backend(name: str, kind: str, precision: str, path: str | Path = "")
 
 
 def _tensorrt_takes(kind: str, path: str | Path) -> bool:
-    """Whether TensorRT's parser takes the model (checkpoints are exported for it)."""
+    """Whether the installed TensorRT's parser takes the model (checkpoints are exported for
+    it)."""
     if kind != "onnx":
         return True
     import onnx
+    import tensorrt
 
     from ...export.tensorrt_rules import problems
+    from ...export.tensorrt_versions import tensorrt_version
 
-    refused = problems(onnx.load(str(path), load_external_data=False))
+    model = onnx.load(str(path), load_external_data=False)
+    refused = problems(model) + tensorrt_version(tensorrt.__version__).graph_problems(model)
     if refused:
         log.info("not TensorRT for %s (%s): onnxruntime instead", path, refused[0])
     return not refused
