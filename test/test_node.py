@@ -337,41 +337,35 @@ def wait_until_silent(probe) -> bool:
     return probe.status(lambda s: any(w in s.message for w in silent)) is not None
 
 
-PUBLISHER = """
-import sys, time, numpy as np, rclpy
+SILENT_CAMERA = """
+import sys, time, rclpy
 from rclpy.qos import qos_profile_sensor_data
 from sensor_msgs.msg import Image
 rclpy.init()
 node = rclpy.create_node("default_transport_camera")
 pub = node.create_publisher(Image, "/image", qos_profile_sensor_data)
-msg = Image(height=1024, width=1024, encoding="rgb8", step=3072)
-msg.data = np.zeros(1024 * 3072, np.uint8).tobytes()
-end = time.monotonic() + float(sys.argv[1])
-while time.monotonic() < end:
-    msg.header.stamp = node.get_clock().now().to_msg()
-    pub.publish(msg)
-    time.sleep(0.1)
+time.sleep(float(sys.argv[1]))
 """
 
 
-def test_large_frames_from_a_default_fast_dds_camera_are_diagnosed(probe, node, street_frames):
-    """A camera without the profile: its 3 MB best-effort frames never arrive; say why."""
+def test_a_camera_whose_frames_never_arrive_is_diagnosed(probe, node, street_frames):
+    """A matched camera whose frames never arrive gets the warning that names the Fast DDS
+    profile, its usual cause.
+
+    Without the profile Fast DDS drops most large best-effort frames (ros2/rmw_fastrtps#739),
+    but not all: both generations deliver some on a busy machine, which made a camera that
+    really sends them a coin toss. What the node sees is a matched publisher and no frames,
+    so the camera here sends none.
+    """
     import os
     import subprocess
     import sys
 
     from diagnostic_msgs.msg import DiagnosticStatus
 
-    from bisenet_ros.ros.transport import USER_SETTINGS, fastdds_generation, profile_variables
+    from bisenet_ros.ros.transport import USER_SETTINGS, profile_variables
 
-    if fastdds_generation() == 2:
-        pytest.skip(
-            "Fast DDS 2 (Jazzy, Humble) delivers these frames in some runs and not in others "
-            "(seen on the Jazzy leg: /diagnostics stays ok, so frames arrive), so there is no "
-            "reliably starving input to diagnose; this is Fast DDS 3's behaviour"
-        )
-
-    # with the profile on both sides the same frame size arrives
+    # with the profile on both sides a large frame arrives
     big = cv2.resize(street_frames[0], (1024, 1024))
     assert send(probe, probe.frame(big, frame_id="big")).header.frame_id == "big"
 
@@ -381,12 +375,14 @@ def test_large_frames_from_a_default_fast_dds_camera_are_diagnosed(probe, node, 
     (variable,) = profile_variables()  # the one this Fast DDS generation reads
     # this probe's frames must be older than the new camera, or they count as its own
     assert wait_until_silent(probe), node.log()[-1000:]
-    camera = subprocess.Popen([sys.executable, "-c", PUBLISHER, "60"], env=env)
+    camera = subprocess.Popen([sys.executable, "-c", SILENT_CAMERA, "120"], env=env)
     try:
         status = probe.status(
-            lambda s: s.level == DiagnosticStatus.WARN and variable in s.message, timeout=50.0
+            lambda s: s.level == DiagnosticStatus.WARN and variable in s.message, timeout=100.0
         )
         assert status is not None, f"no diagnostics warning:\n{node.log()[-1000:]}"
+        logged = probe.spin_until(lambda: variable in node.log(), timeout=30.0)
+        assert logged and "no frame for" in node.log(), node.log()[-1000:]
     finally:
         camera.kill()
         camera.wait()

@@ -19,6 +19,9 @@ branches, the sum) stay in float too; the aggregation's convolutions are quantis
 
 from __future__ import annotations
 
+import contextlib
+import inspect
+import io
 import logging
 import os
 import tempfile
@@ -29,11 +32,15 @@ import onnx
 from onnxruntime.quantization import (
     CalibrationDataReader,
     CalibrationMethod,
-    QuantFormat,
+    QuantizationMode,
     QuantType,
-    quantize_static,
+    create_calibrator,
 )
+from onnxruntime.quantization.qdq_quantizer import QDQQuantizer
+from onnxruntime.quantization.quant_utils import load_model_with_shape_infer
+from onnxruntime.quantization.registry import QDQRegistry, QLinearOpsRegistry
 from onnxruntime.quantization.shape_inference import quant_pre_process
+from tqdm import tqdm
 
 from ..image_decoding import ImageError, read_image_file
 from ..image_files import spread
@@ -56,13 +63,13 @@ FLOAT_SCOPES = ("/detail/S1/S1.0/", "/segment/S1S2/conv/")
 ATTENTION_SCOPE = "/bga/"
 
 
-class FrameReader(CalibrationDataReader):
-    """Feeds calibration frames one at a time, preprocessed exactly as inference does.
+# TensorRT's form: int8 with zero point 0 everywhere, biases left in float
+QUANTIZER_OPTIONS = {"ActivationSymmetric": True, "WeightSymmetric": True, "QuantizeBias": False}
 
-    ``set_range`` lets ONNX Runtime calibrate frame by frame (``CalibStridedMinMax``), so the
-    histogram calibrators hold one frame's activations at a time instead of all of them
-    (about 650 MB per 512x1024 frame).
-    """
+
+class FrameReader(CalibrationDataReader):
+    """Feeds calibration frames, preprocessed exactly as inference does; ``set_range``
+    limits it to some of them (``calibrated_ranges`` takes one at a time)."""
 
     def __init__(self, files: list[Path], manifest: Manifest, input_name: str) -> None:
         self.files = list(files)
@@ -147,28 +154,62 @@ def quantize_onnx(
         log.info(
             "calibrating int8 ranges (%s) on %d images from %s", method, len(files), calibration
         )
-        quantized = Path(work) / "quantized.onnx"
-        quantize_static(
-            str(prepared),
-            str(quantized),
-            FrameReader(files, manifest, input_name),
-            quant_format=QuantFormat.QDQ,
-            per_channel=True,
-            activation_type=QuantType.QInt8,
-            weight_type=QuantType.QInt8,
-            nodes_to_exclude=excluded,
-            calibrate_method=METHODS[method],
-            extra_options={
-                "CalibStridedMinMax": 1,  # one frame per collection (memory)
-                # TensorRT: int8 with zero point 0 everywhere, biases left in float
-                "ActivationSymmetric": True,
-                "WeightSymmetric": True,
-                "QuantizeBias": False,
-            },
-        )
-        model = uint8_outputs_through_float(onnx.load(str(quantized)))
+        reader = FrameReader(files, manifest, input_name)
+        ranges = calibrated_ranges(prepared, reader, method, Path(work))
+        model = uint8_outputs_through_float(quantized(prepared, ranges, excluded))
         set_manifest_metadata(model, manifest)
-        onnx.save(model, str(quantized))
-        os.replace(quantized, output)
+        written = Path(work) / "quantized.onnx"
+        onnx.save(model, str(written))
+        os.replace(written, output)
     manifest.save(sidecar_path(output))
     return output
+
+
+def calibrated_ranges(prepared: Path, reader: FrameReader, method: str, work: Path):
+    """The activation ranges of ``prepared`` over the reader's frames, collected one frame
+    at a time.
+
+    ONNX Runtime's histogram calibrators keep the activations of every frame they are given
+    before binning them (about 650 MB per 512x1024 frame), and ``quantize_static`` hands
+    them all at once before 1.19 (the Jetson's 1.16 passed 8 GiB on 32 frames). Fed a frame
+    at a time, they bin it and let it go.
+    """
+    calibrator = create_calibrator(
+        prepared,
+        quantized_op_types(),
+        augmented_model_path=str(work / "augmented.onnx"),
+        calibrate_method=METHODS[method],
+    )
+    for index in tqdm(range(len(reader)), desc="calibrating", unit="frame"):
+        reader.set_range(index, index + 1)
+        with contextlib.redirect_stdout(io.StringIO()):  # its per-call prints, not the bar
+            calibrator.collect_data(reader)
+    return calibrator.compute_data()
+
+
+def quantized(prepared: Path, ranges, excluded: list[str]) -> onnx.ModelProto:
+    """The Q/DQ graph of ``prepared`` with activation ``ranges`` (what ``quantize_static``
+    does after calibrating, on every onnxruntime release)."""
+    settings = dict(
+        model=load_model_with_shape_infer(prepared),
+        per_channel=True,
+        reduce_range=False,
+        weight_qType=QuantType.QInt8,
+        activation_qType=QuantType.QInt8,
+        tensors_range=ranges,
+        nodes_to_quantize=[],
+        nodes_to_exclude=excluded,
+        op_types_to_quantize=quantized_op_types(),
+        extra_options=dict(QUANTIZER_OPTIONS),
+    )
+    if "static" in inspect.signature(QDQQuantizer).parameters:  # older onnxruntime (1.16)
+        settings.update(mode=QuantizationMode.QLinearOps, static=True)
+    quantizer = QDQQuantizer(**settings)
+    quantizer.quantize_model()
+    quantizer.model.topological_sort()  # as its save does
+    return quantizer.model.model
+
+
+def quantized_op_types() -> list[str]:
+    """The operators ``quantize_static`` quantises by default."""
+    return sorted(set(QLinearOpsRegistry) | set(QDQRegistry))
