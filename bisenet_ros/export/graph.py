@@ -133,43 +133,63 @@ def for_onnxruntime_int8(model: onnx.ModelProto) -> onnx.ModelProto:
     return integer_biases(unsigned_activations(relu_inside_integer_ops(model)))
 
 
-def relu_inside_integer_ops(model: onnx.ModelProto) -> onnx.ModelProto:
-    """Let ONNX Runtime fold each quantised Relu into the convolution before it.
+def _consumers(graph: onnx.GraphProto) -> dict[str, list[onnx.NodeProto]]:
+    users: dict[str, list[onnx.NodeProto]] = {}
+    for node in graph.node:
+        for name in node.input:
+            users.setdefault(name, []).append(node)
+    return users
 
-    The symmetric graph quantises both sides of a Relu (``Q DQ Relu Q DQ``), which ONNX
-    Runtime runs as float Relus between integer ops. The pair before the Relu is dropped (one
-    rounding fewer) and the one after stored as uint8 with zero point 0 and the same scale:
-    the same values wherever int8 holds them, and a zero point at the type's minimum, which
-    is what lets ONNX Runtime remove the Relu.
+
+def relus_unquantized_before(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Drop each Q/DQ pair that feeds only a Relu whose output is quantised:
+    ``X -> Q -> DQ -> Relu -> Q -> DQ`` becomes ``X -> Relu -> Q -> DQ``.
+
+    ONNX Runtime's quantiser quantises both sides of a Relu. TensorRT's placement quantises
+    the inputs of weighted layers (``Conv -> Relu -> Q -> DQ -> Conv``) and fuses the Relu
+    into the convolution; it is also one rounding fewer.
     """
     model = onnx.ModelProto.FromString(model.SerializeToString())
     graph = model.graph
-    constants = {t.name: t for t in graph.initializer}
     producer = {out: node for node in graph.node for out in node.output}
-    consumers: dict[str, list[onnx.NodeProto]] = {}
-    for node in graph.node:
-        for name in node.input:
-            consumers.setdefault(name, []).append(node)
-
-    def only_user(name: str, op_type: str) -> onnx.NodeProto | None:
-        users = consumers.get(name, [])
-        return users[0] if len(users) == 1 and users[0].op_type == op_type else None
-
+    consumers = _consumers(graph)
     for relu in [n for n in graph.node if n.op_type == "Relu"]:
-        quantize = only_user(relu.output[0], "QuantizeLinear")
-        if quantize is None or not _symmetric_int8(quantize, constants):
-            continue
         dequantize = producer.get(relu.input[0])
-        before = producer.get(dequantize.input[0]) if dequantize is not None else None
+        if dequantize is None or dequantize.op_type != "DequantizeLinear":
+            continue
+        quantize = producer.get(dequantize.input[0])
         if (
-            before is not None
-            and before.op_type == "QuantizeLinear"
-            and only_user(before.output[0], "DequantizeLinear") is dequantize
-            and only_user(dequantize.output[0], "Relu") is relu
+            quantize is not None
+            and quantize.op_type == "QuantizeLinear"
+            and consumers[quantize.output[0]] == [dequantize]
+            and consumers[dequantize.output[0]] == [relu]
+            and [n.op_type for n in consumers.get(relu.output[0], [])] == ["QuantizeLinear"]
         ):
-            relu.input[0] = before.input[0]
+            relu.input[0] = quantize.input[0]
             graph.node.remove(dequantize)
-            graph.node.remove(before)
+            graph.node.remove(quantize)
+    return unused_removed(model)
+
+
+def relu_inside_integer_ops(model: onnx.ModelProto) -> onnx.ModelProto:
+    """Let ONNX Runtime fold each quantised Relu into the op before it.
+
+    With nothing quantised between an op and its Relu (``relus_unquantized_before``), the
+    Q after the Relu is stored as uint8 with zero point 0 and the same scale: the same
+    values wherever int8 holds them, and a zero point at the type's minimum, which is what
+    lets ONNX Runtime remove the Relu and fuse the op with its Q/DQ neighbours.
+    """
+    model = relus_unquantized_before(model)
+    graph = model.graph
+    constants = {t.name: t for t in graph.initializer}
+    consumers = _consumers(graph)
+    for relu in [n for n in graph.node if n.op_type == "Relu"]:
+        users = consumers.get(relu.output[0], [])
+        quantize = users[0] if len(users) == 1 else None
+        if quantize is None or quantize.op_type != "QuantizeLinear":
+            continue
+        if not _symmetric_int8(quantize, constants):
+            continue
         int8_zero, uint8_zero = quantize.input[2], f"{quantize.input[2]}_relu_uint8"
         if uint8_zero not in constants:
             shape = constants[int8_zero].dims

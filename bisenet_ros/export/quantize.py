@@ -1,7 +1,8 @@
 """int8 static quantisation of an exported graph: one Q/DQ graph for TensorRT and ONNX Runtime.
 
 Explicit quantization in the form TensorRT's parser takes: weights int8 per channel,
-activations int8 per tensor with zero point 0, biases left in float. ONNX Runtime runs the
+activations int8 per tensor with zero point 0, biases left in float, and Q/DQ on the inputs
+of weighted layers (``Conv -> Relu -> Q -> DQ -> Conv``). ONNX Runtime runs the
 same file after an in-memory rewrite (``graph.for_onnxruntime_int8``) that gives it the
 integer form its x86 kernels are fast for. Activation ranges are calibrated on real frames
 run through the same preprocessing as inference, with the entropy (KL) method by default:
@@ -46,7 +47,7 @@ from ..image_decoding import ImageError, read_image_file
 from ..image_files import spread
 from ..manifest import Manifest, sidecar_path
 from ..onnx_metadata import read_onnx_manifest, set_manifest_metadata
-from .graph import depthwise_grouped_convs, uint8_outputs_through_float
+from .graph import depthwise_grouped_convs, relus_unquantized_before, uint8_outputs_through_float
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +157,8 @@ def quantize_onnx(
         )
         reader = FrameReader(files, manifest, input_name)
         ranges = calibrated_ranges(prepared, reader, method, Path(work))
-        model = uint8_outputs_through_float(quantized(prepared, ranges, excluded))
+        model = quantized(prepared, ranges, excluded)
+        model = uint8_outputs_through_float(relus_unquantized_before(model))
         set_manifest_metadata(model, manifest)
         written = Path(work) / "quantized.onnx"
         onnx.save(model, str(written))
