@@ -20,6 +20,7 @@ import onnxruntime as ort
 
 from ...onnx_metadata import stored_precision
 from .base import check_precision, ids_and_confidence
+from .cpu_int8 import log_int8_speed
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +36,8 @@ class OnnxRuntimeBackend:
         stored = stored_precision(onnx_path)
         check_precision(precision, (stored,), f"onnxruntime with the {stored} graph {onnx_path}")
         self.precision = precision
+        if precision == "int8":
+            log_int8_speed()
         available = ort.get_available_providers()
         # int8 graphs run as quantised on the CPU; fp32 and fp16 graphs on a GPU if there is one
         gpu = [p for p in GPU_PROVIDERS if p in available and precision != "int8"]
