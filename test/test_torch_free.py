@@ -182,6 +182,7 @@ def test_without_onnx_the_graph_runs_as_stored_with_the_same_answers(
             capture_output=True, text=True, timeout=300, cwd=tmp_path,
         )  # fmt: skip
         assert run.returncode == 0, run.stdout + run.stderr
+        assert run.stdout == f"wrote {graph}\n", "onnxruntime's own prints leaked to stdout"
     frames = [str(p) for p in sorted((camvid_dir / "test" / "images").glob("*.jpg"))[::80]]
     run = subprocess.run(
         [sys.executable, "-c", "import logging; logging.basicConfig(level=logging.INFO)\n"

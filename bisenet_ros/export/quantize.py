@@ -182,11 +182,13 @@ def calibrated_ranges(prepared: Path, reader: FrameReader, method: str, work: Pa
         augmented_model_path=str(work / "augmented.onnx"),
         calibrate_method=METHODS[method],
     )
+    quiet = contextlib.redirect_stdout(io.StringIO())  # its prints, not the bar
     for index in tqdm(range(len(reader)), desc="calibrating", unit="frame"):
         reader.set_range(index, index + 1)
-        with contextlib.redirect_stdout(io.StringIO()):  # its per-call prints, not the bar
+        with quiet:
             calibrator.collect_data(reader)
-    return calibrator.compute_data()
+    with quiet:
+        return calibrator.compute_data()
 
 
 def quantized(prepared: Path, ranges, excluded: list[str]) -> onnx.ModelProto:
