@@ -182,12 +182,10 @@ def calibrated_ranges(prepared: Path, reader: FrameReader, method: str, work: Pa
         augmented_model_path=str(work / "augmented.onnx"),
         calibrate_method=METHODS[method],
     )
-    quiet = contextlib.redirect_stdout(io.StringIO())  # its prints, not the bar
-    for index in tqdm(range(len(reader)), desc="calibrating", unit="frame"):
-        reader.set_range(index, index + 1)
-        with quiet:
+    with contextlib.redirect_stdout(io.StringIO()):  # its prints; the bar is on stderr
+        for index in tqdm(range(len(reader)), desc="calibrating", unit="frame"):
+            reader.set_range(index, index + 1)
             calibrator.collect_data(reader)
-    with quiet:
         return calibrator.compute_data()
 
 
