@@ -12,6 +12,7 @@ from conftest import RUGD_PATH
 
 from bisenet_ros.cli import main
 from bisenet_ros.inference import Segmenter
+from bisenet_ros.inference.backends.cpu_int8 import cpuinfo_fields, int8_dot_product
 from bisenet_ros.onnx_metadata import stored_precision
 
 RUGD_WEIGHTS = RUGD_PATH / "bisenetv2_rugd25_coincheung_fp16.pth"
@@ -39,6 +40,9 @@ def test_bench_writes_table_and_json(data, tmp_path, capsys):
     assert "onnxruntime fp32" in printed and "vs torch" in printed
     report = json.loads(out.read_text())
     assert report["machine_before"]["cpus"] >= 1 and "load_average" in report["machine_after"]
+    assert report["machine_before"]["int8_dot_product"] == int8_dot_product()
+    family = cpuinfo_fields().get("cpu family")
+    assert family is None or f"cpu family {family}" in report["machine_before"]["cpu_family_model"]
     results = report["results"]
     assert len(results) == 2 * 2 * 2  # backends x precisions x batches
     ran = [r for r in results if not r["skipped"]]

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..image_decoding import ImageError, read_image_file
 from ..image_files import spread
+from .backends.cpu_int8 import cpuinfo_fields, int8_dot_product
 from .segmenter import Segmenter
 
 log = logging.getLogger(__name__)
@@ -53,19 +54,21 @@ class Result:
 
 
 def machine() -> dict:
-    """What the figures were measured on, including the load other processes put on it."""
+    """What the figures were measured on, including the load other processes put on it and
+    the CPU features int8 speed depends on (``cpu_int8``)."""
     import os
     import platform
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info = {"cpu": cpu, "cpus": os.cpu_count(), "load_average": list(os.getloadavg())}
+    fields = cpuinfo_fields()
+    info = {
+        "cpu": fields.get("model name") or platform.processor() or platform.machine(),
+        "cpu_family_model": " ".join(
+            f"{key} {fields[key]}" for key in ("cpu family", "model", "stepping") if key in fields
+        ),
+        "int8_dot_product": int8_dot_product(),
+        "cpus": os.cpu_count(),
+        "load_average": list(os.getloadavg()),
+    }
     gpu = _gpu_name()
     if gpu:
         info["gpu"] = gpu
