@@ -1,15 +1,17 @@
-"""What ``~/points`` adds to the node's work per frame: the depth image checked and read,
-back-projected into an organized cloud with labels and confidence, serialized and published
-to a subscriber in another process (as Nav2 would be).
+"""What ``~/points`` adds to the node's time per frame, measured on the real node.
 
-It times the node's own functions (``depth.depth_array``, ``outputs.points_message``: the
-build) and a real rclpy publisher with the shipped Fast DDS profile (the publish), on real
-CamVid labels from the bundled model and a depth image of the same size. The subscriber takes
-the serialized bytes, as a C++ consumer such as Nav2 does, so its Python conversion does not
-compete for the cores.
+``segment_node`` runs in its own process with a ``depth_topic``, as a user starts it. This
+process is the camera driver (a CamVid frame, an aligned 16UC1 depth image and camera_info,
+all on one stamp; the next frame once the previous one is answered) and the consumer of
+``/segment_node/labels``. The figure is the node's own: frame received -> every output
+published, minus its segment() call (``node_overhead_ms_mean_last20`` in /diagnostics). It
+is read after windows without and with a subscriber on ``~/points`` (the node builds points
+only when somebody listens); the windows alternate so that load from other processes hits
+both. The points subscriber takes the serialized bytes, as a C++ consumer such as Nav2 does.
 
     source env.bash
     python benchmarks/points_overhead.py --json benchmarks/results/points_overhead.json
+    python benchmarks/points_overhead.py --sizes 1280x720 --output-size 640x360
 """
 
 from __future__ import annotations
@@ -17,112 +19,186 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
-import rclpy
-from builtin_interfaces.msg import Time
-from rclpy.serialization import serialize_message
-from sensor_msgs.msg import CameraInfo, Image, PointCloud2
-from std_msgs.msg import Header
 
-from bisenet_ros.bundled import BUNDLED_ONNX
-from bisenet_ros.inference import Segmenter
-from bisenet_ros.ros.depth import depth_array
-from bisenet_ros.ros.image_cdr import parse_image
-from bisenet_ros.ros.outputs import points_message
-from bisenet_ros.ros.transport import apply_default_profile
-
-CAMVID = Path(__file__).resolve().parents[2] / "shared" / "datasets" / "camvid"
-TOPIC = "/points_overhead"
+REPO = Path(__file__).resolve().parents[1]
+NODE = "/segment_node"
+# The node reports the mean over its last 20 frames; the first frames of a window may still
+# see the subscriber set of the window before.
+FRAMES_PER_WINDOW = 26
 
 
-def listen(seconds: float) -> None:
-    """The subscriber process: counts clouds, prints the count."""
-    node = rclpy.create_node("points_listener")
-    count = [0]
-    node.create_subscription(
-        PointCloud2, TOPIC, lambda _: count.__setitem__(0, count[0] + 1), 5, raw=True
-    )
-    end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        rclpy.spin_once(node, timeout_sec=0.1)
-    print(count[0], flush=True)
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", nargs="+", default=["640x480", "1280x720"], help="WxH")
+    parser.add_argument("--output-size", default="", help="WxH of labels and points")
+    parser.add_argument("--rounds", type=int, default=2, help="alternating off/on windows")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--camvid", default=str(REPO.parent / "shared" / "datasets" / "camvid"))
+    parser.add_argument("--json", default="", help="also write the results here")
+    return parser.parse_args()
 
 
-def inputs(width: int, height: int, frame: np.ndarray, segmenter: Segmenter):
-    """Views (labels, confidence) of a real frame, a 16UC1 depth image as received, and
-    camera_info, all at width x height."""
-    rgb = cv2.resize(frame, (width, height))
-    result = segmenter.segment(rgb, channel_order="rgb", confidence=True)[0]
-    views = {"labels": result.ids, "confidence": result.confidence}
+class Rig:
+    """Camera driver and consumer: publishes a frame with its depth and camera_info, and
+    waits for its labels."""
+
+    def __init__(self, probe) -> None:
+        from sensor_msgs.msg import CameraInfo, Image
+
+        from bisenet_ros.ros.image_cdr import parse_image
+        from bisenet_ros.ros.qos import reliability_qos
+
+        self.probe = probe
+        self.image = probe.camera("/image")
+        self.depth = probe.camera("/depth")
+        self.info = probe.camera("/camera_info", CameraInfo)
+        self.answered: set[int] = set()
+        self.points = 0
+        self.second = 0
+        probe.node.create_subscription(
+            Image,
+            f"{NODE}/labels",
+            lambda data: self.answered.add(parse_image(data).header.stamp.sec),
+            reliability_qos("reliable", 10),
+            raw=True,
+        )
+
+    def subscribe_points(self):
+        from sensor_msgs.msg import PointCloud2
+
+        from bisenet_ros.ros.qos import reliability_qos
+
+        return self.probe.node.create_subscription(
+            PointCloud2, f"{NODE}/points", self._count, reliability_qos("reliable", 10), raw=True
+        )
+
+    def _count(self, _data: bytes) -> None:
+        self.points += 1
+
+    def send(self, frame: np.ndarray, depth: bytes) -> bool:
+        """One frame, stamped a second after the last; True once its labels arrive."""
+        from sensor_msgs.msg import CameraInfo, Image
+        from std_msgs.msg import Header
+
+        from bisenet_ros.ros.image_cdr import serialize_image
+
+        height, width = frame.shape[:2]
+        self.second += 1
+        header = Header(frame_id="camera_optical_frame")
+        header.stamp.sec = self.second
+        info = CameraInfo(header=header, width=width, height=height)
+        info.k = [0.8 * width, 0.0, width / 2, 0.0, 0.8 * width, height / 2, 0.0, 0.0, 1.0]
+        self.info.publish(info)
+        self.depth.publish(
+            Image(header=header, width=width, height=height, encoding="16UC1",
+                  step=2 * width, data=depth)
+        )  # fmt: skip
+        self.image.publish(serialize_image(frame, "rgb8", header))
+        return self.probe.spin_until(lambda: self.second in self.answered, 60.0)
+
+
+def node_overhead_ms(probe) -> float:
+    """The node's mean over its last 20 frames, from a /diagnostics message sent after them."""
+    received = probe.received["/diagnostics"]
+    count = len(received)
+    if not probe.spin_until(lambda: len(received) > count, 10.0):
+        raise SystemExit("no /diagnostics from segment_node")
+    for status in received[-1].status:
+        for kv in status.values:
+            if kv.key == "node_overhead_ms_mean_last20":
+                return float(kv.value)
+    raise SystemExit("segment_node's /diagnostics has no node_overhead_ms_mean_last20")
+
+
+def window(rig: Rig, frame: np.ndarray, depth: bytes) -> float:
+    for _ in range(FRAMES_PER_WINDOW):
+        if not rig.send(frame, depth):
+            raise SystemExit("segment_node answered no frame within 60 s")
+    return node_overhead_ms(rig.probe)
+
+
+def measure(rig: Rig, frame: np.ndarray, rounds: int) -> dict:
+    """Alternating windows without and with a ~/points subscriber."""
+    height, width = frame.shape[:2]
     depth = np.random.default_rng(0).integers(300, 15000, (height, width)).astype("<u2")
-    msg = Image(width=width, height=height, encoding="16UC1", step=2 * width)
-    msg.data = depth.tobytes()
-    info = CameraInfo(width=width, height=height)
-    info.k = [0.8 * width, 0.0, width / 2, 0.0, 0.8 * width, height / 2, 0.0, 0.0, 1.0]
-    return views, serialize_message(msg), info
+    depth = depth.tobytes()
+    off, on, points = [], [], 0
+    for _ in range(rounds):
+        off.append(window(rig, frame, depth))
+        subscription = rig.subscribe_points()
+        before = rig.points
+        for _ in range(20):  # until the node has seen the subscriber
+            if rig.send(frame, depth) and rig.probe.spin_until(lambda: rig.points > before, 5.0):
+                break
+        else:
+            raise SystemExit("segment_node published no ~/points for 20 frames")
+        on.append(window(rig, frame, depth))
+        points += rig.points - before
+        rig.probe.node.destroy_subscription(subscription)
+    return {
+        "without_points_ms": round(float(np.mean(off)), 2),
+        "with_points_ms": round(float(np.mean(on)), 2),
+        "added_ms": round(float(np.mean(on) - np.mean(off)), 2),
+        "clouds_received": points,
+    }
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sizes", nargs="+", default=["640x480", "1280x720"])
-    parser.add_argument("--frames", type=int, default=60)
-    parser.add_argument("--json")
-    parser.add_argument("--listen", type=float, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    note = apply_default_profile()
+    args = parse_args()
+    from bisenet_ros.ros.transport import apply_default_profile
+
+    transport = apply_default_profile()
+    os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 50))
+    os.environ.setdefault("ROS_AUTOMATIC_DISCOVERY_RANGE", "LOCALHOST")
+    import rclpy
+    from diagnostic_msgs.msg import DiagnosticArray
+
+    from bisenet_ros.bundled import BUNDLED_ONNX
+    from bisenet_ros.inference.bench import machine
+    from bisenet_ros.ros.demo import camvid_frames
+    from bisenet_ros.ros.harness import NodeProcess, Probe
+
+    output = [int(v) for v in args.output_size.split("x")] if args.output_size else [0, 0]
+    params = {
+        "model_path": str(BUNDLED_ONNX), "backend": "onnxruntime", "threads": args.threads,
+        "max_input_age_ms": 0.0, "depth_topic": "depth",
+        "output_width": output[0], "output_height": output[1],
+    }  # fmt: skip
+    node = NodeProcess(params, Path(tempfile.mkdtemp(prefix="points_bench_"))).start()
+    source = camvid_frames(Path(args.camvid), 1)[0]
     rclpy.init()
-    if args.listen:
-        listen(args.listen)
-        return 0
-    listener = subprocess.Popen(
-        [sys.executable, __file__, "--listen", str(15 + args.frames * len(args.sizes) * 0.1)],
-        stdout=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    node = rclpy.create_node("points_overhead")
-    publisher = node.create_publisher(PointCloud2, TOPIC, 5)
-    while publisher.get_subscription_count() == 0:
-        rclpy.spin_once(node, timeout_sec=0.1)
-    segmenter = Segmenter.from_file(BUNDLED_ONNX, backend="onnxruntime")
-    frame_path = sorted((CAMVID / "test" / "images").glob("*.jpg"))[0]
-    frame = cv2.cvtColor(cv2.imread(str(frame_path)), cv2.COLOR_BGR2RGB)
-    rows = []
-    for size in args.sizes:
-        width, height = map(int, size.split("x"))
-        views, depth_bytes, info = inputs(width, height, frame, segmenter)
-        header = Header(stamp=Time(sec=1), frame_id="camera_optical_frame")
-        times = []  # (build, publish) ms per frame
-        for _ in range(args.frames):
-            start = time.perf_counter()
-            depth = depth_array(parse_image(depth_bytes), (width, height))
-            cloud = points_message(views, header, info, (width, height), depth, 20.0)
-            built = time.perf_counter()
-            publisher.publish(cloud)
-            times.append(((built - start) * 1e3, (time.perf_counter() - built) * 1e3))
-            time.sleep(0.05)  # a camera's pace: the subscriber keeps up
-        build, publish = np.array(times).T
-        total = build + publish
-        rows.append({"size": size, "ms_median": round(float(np.median(total)), 2),
-                     "ms_p95": round(float(np.percentile(total, 95)), 2),
-                     "build_ms_median": round(float(np.median(build)), 2),
-                     "publish_ms_median": round(float(np.median(publish)), 2),
-                     "cloud_mb": round(width * height * 16 / 1e6, 1)})  # fmt: skip
-        row = rows[-1]
-        print(f"{size:>10}: {row['ms_median']:.2f} ms median ({row['build_ms_median']:.2f} build "
-              f"+ {row['publish_ms_median']:.2f} publish), {row['ms_p95']:.2f} ms p95 per frame "
-              f"({row['cloud_mb']} MB cloud)")  # fmt: skip
-    received = listener.communicate()[0].strip()  # it stops on its own
-    machine = f"{platform.machine()}, {len(os.sched_getaffinity(0))} cores"
-    print(f"{note}\nsubscriber received {received or '?'} clouds; {machine}")
+    probe = Probe("points_bench")
+    results = []
+    try:
+        rig = Rig(probe)
+        probe.record("/diagnostics", DiagnosticArray)
+        if not probe.spin_until(lambda: probe.node.count_publishers(f"{NODE}/points"), 300):
+            raise SystemExit(f"segment_node did not start:\n{node.log()[-3000:]}")
+        for size in args.sizes:
+            width, height = map(int, size.split("x"))
+            frame = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
+            start = time.monotonic()
+            row = {"camera": size, "points": args.output_size or size}
+            row |= measure(rig, frame, args.rounds)
+            results.append(row)
+            print(f"{row} ({time.monotonic() - start:.0f} s)", flush=True)
+    finally:
+        probe.close()
+        rclpy.try_shutdown()
+        node.stop()
+    report = {"command": "python benchmarks/points_overhead.py " + " ".join(sys.argv[1:]),
+              "machine": machine(), "threads": args.threads, "transport": transport,
+              "results": results}  # fmt: skip
+    print(json.dumps(report, indent=1))
     if args.json:
-        Path(args.json).write_text(json.dumps({"machine": machine, "frames": args.frames,
-                                               "results": rows}, indent=1))  # fmt: skip
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
     return 0
 
 
