@@ -82,6 +82,14 @@ class Rig:
     def _count(self, _data: bytes) -> None:
         self.points += 1
 
+    def first_points(self, frame: np.ndarray, depth: bytes) -> None:
+        """Frames until one brings a cloud: the node has seen the new subscriber."""
+        before = self.points
+        for _ in range(20):
+            if self.send(frame, depth) and self.probe.spin_until(lambda: self.points > before, 5):
+                return
+        raise SystemExit("segment_node published no ~/points for 20 frames")
+
     def send(self, frame: np.ndarray, depth: bytes) -> bool:
         """One frame, stamped a second after the last; True once its labels arrive."""
         from sensor_msgs.msg import CameraInfo, Image
@@ -134,11 +142,7 @@ def measure(rig: Rig, frame: np.ndarray, rounds: int) -> dict:
         off.append(window(rig, frame, depth))
         subscription = rig.subscribe_points()
         before = rig.points
-        for _ in range(20):  # until the node has seen the subscriber
-            if rig.send(frame, depth) and rig.probe.spin_until(lambda: rig.points > before, 5.0):
-                break
-        else:
-            raise SystemExit("segment_node published no ~/points for 20 frames")
+        rig.first_points(frame, depth)
         on.append(window(rig, frame, depth))
         points += rig.points - before
         rig.probe.node.destroy_subscription(subscription)

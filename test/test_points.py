@@ -11,6 +11,7 @@ from bisenet_ros.inference.points import (
     measured,
     organized_points,
     point_dtype,
+    record_array,
 )
 
 
@@ -39,6 +40,27 @@ def test_without_confidence_the_field_is_absent_and_its_byte_zero():
     points = organized_points(np.ones((2, 2), np.float32), labels, None, Intrinsics(1, 1, 0, 0), 5)
     assert points.dtype.names == ("x", "y", "z", "label")
     assert not np.frombuffer(points.tobytes(), np.uint8).reshape(4, 16)[:, 13:].any()
+
+
+def test_a_reused_record_array_is_built_into_and_replaced_only_for_another_size():
+    """The node builds every frame of a camera into one array; a frame's cloud is what
+    that frame's depth and labels give, whatever the array held before."""
+    records = record_array(2, 3)
+    intrinsics = Intrinsics(100.0, 50.0, 1.0, 0.5)
+    labels = np.array([[1, 2, 3], [4, 5, 6]], np.uint8)
+    first = organized_points(np.full((2, 3), 2.0, np.float32), labels, labels, intrinsics, 20.0)
+    records[:] = 99.0  # leftovers of an earlier frame
+    depth = np.array([[0.0, 2.0, 3.0], [4.0, 25.0, 2.0]], np.float32)
+    points = organized_points(depth, labels, labels, intrinsics, 20.0, out=records)
+    assert np.shares_memory(points, records)
+    np.testing.assert_array_equal(
+        np.isnan(points["z"]), [[True, False, False], [False, True, False]]
+    )
+    np.testing.assert_array_equal(points["label"], labels)
+    assert not np.frombuffer(points.tobytes(), np.uint8).reshape(6, 16)[:, 14:].any()
+    np.testing.assert_array_equal(first["z"], 2.0)  # an earlier result is not overwritten
+    assert record_array(2, 3, records) is records
+    assert record_array(3, 2, records).shape == (3, 2, 4)
 
 
 def test_depth_units_and_nearest_resize():

@@ -68,11 +68,13 @@ def organized_points(
     confidence: np.ndarray | None,
     intrinsics: Intrinsics,
     max_depth_m: float,
+    out: np.ndarray | None = None,
 ) -> np.ndarray:
     """One point per pixel of ``labels`` (HxW), as an HxW structured array (``point_dtype``).
 
     ``depth_m``: HxW metres along the optical axis, the same size as ``labels``. Depth 0,
     NaN, negative or beyond ``max_depth_m`` is no measurement: that point's x, y, z are NaN.
+    ``out``: an array from ``record_array`` to build into, reused when it has this size.
     """
     if depth_m.shape != labels.shape:
         raise ValueError(f"depth {depth_m.shape} and labels {labels.shape} differ in size")
@@ -85,6 +87,16 @@ def organized_points(
     # label and confidence share the record's last 4 bytes: [label, confidence, 0, 0]
     zeros = np.zeros_like(labels)
     tail = cv2.merge([labels, zeros if confidence is None else confidence, zeros, zeros])
+    out = record_array(height, width, out)
     # OpenCV interleaves the columns into 16-byte records 3x faster than numpy's stack
-    cloud = cv2.merge([rays_x * z, rays_y * z, z, tail.view("<f4")[..., 0]])
-    return cloud.view(point_dtype(confidence is not None))[..., 0]
+    cv2.merge([rays_x * z, rays_y * z, z, tail.view("<f4")[..., 0]], dst=out)
+    return out.view(point_dtype(confidence is not None))[..., 0]
+
+
+def record_array(height: int, width: int, reuse: np.ndarray | None = None) -> np.ndarray:
+    """An HxWx4 float32 array for ``organized_points`` to build into: ``reuse`` when it has
+    that size. The node keeps one per camera: a fresh 15 MB array for every 1280x720 frame
+    cost it about 7,700 page faults and 10 to 25 ms per frame on a 2-core EPYC."""
+    if reuse is not None and reuse.shape == (height, width, 4):
+        return reuse
+    return np.empty((height, width, 4), np.float32)

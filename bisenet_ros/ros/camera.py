@@ -31,6 +31,7 @@ class Camera:
     pending: tuple | None = None  # (checked message, monotonic receive time)
     camera_info: CameraInfo | None = None
     depth: DepthBuffer | None = None  # the aligned depth images, when depth_topic is set
+    point_records: np.ndarray | None = None  # ~/points is built here, frame after frame
     label_info: object | None = None  # ~/label_info's publisher, where vision_msgs exists
     stats: CameraStats = field(default_factory=CameraStats)
 

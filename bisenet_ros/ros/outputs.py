@@ -120,15 +120,23 @@ def scaled_camera_info(info: CameraInfo, header, size: tuple[int, int]) -> Camer
 
 
 def points_message(
-    views: dict, header, info: CameraInfo, size: tuple[int, int], depth, max_depth_m: float
+    views: dict,
+    header,
+    info: CameraInfo,
+    size: tuple[int, int],
+    depth,
+    max_depth_m: float,
+    records: np.ndarray,
 ) -> bytes:
     """~/points: ``depth`` ((values, encoding) at the input size) back-projected at the
-    output ``size`` with the camera's intrinsics, one point per label pixel, serialized."""
+    output ``size`` with the camera's intrinsics, one point per label pixel, serialized.
+    ``records``: the camera's ``record_array`` of that size, built into."""
     k = scaled_camera_info(info, header, size).k
     metres = depth_in_metres(*depth, size)
     confidence = views.get("confidence")
+    intrinsics = Intrinsics(k[0], k[4], k[2], k[5])
     points = organized_points(
-        metres, views["labels"], confidence, Intrinsics(k[0], k[4], k[2], k[5]), max_depth_m
+        metres, views["labels"], confidence, intrinsics, max_depth_m, out=records
     )
     return serialize_points(points, point_fields(confidence is not None), header)
 

@@ -32,6 +32,7 @@ from std_msgs.msg import Header
 from bisenet_ros.bundled import model_file
 from bisenet_ros.image_decoding import ImageError
 from bisenet_ros.inference import Segmentation, Segmenter
+from bisenet_ros.inference.points import record_array
 from bisenet_ros.inference.views import output_size, render
 
 from . import diagnostics, label_info, outputs, process
@@ -368,9 +369,11 @@ class SegmentNode(LifecycleNode):
             topics, views, header, camera.camera_info, size, ground, self._value("grid_frame_id")
         )
         if depth is not None:
+            camera.point_records = record_array(size[1], size[0], camera.point_records)
             messages["points"] = outputs.points_message(
-                views, header, camera.camera_info, size, depth, self._value("depth_max_m")
-            )
+                views, header, camera.camera_info, size, depth, self._value("depth_max_m"),
+                camera.point_records,
+            )  # fmt: skip
         for topic, msg in messages.items():
             camera.publishers[topic].publish(msg)
         self._account(frame, result, size, settings.drivable.class_ids, tuple(messages))
