@@ -96,7 +96,7 @@ def organized_points(
 def record_array(height: int, width: int, reuse: np.ndarray | None = None) -> np.ndarray:
     """An HxWx4 float32 array for ``organized_points`` to build into: ``reuse`` when it has
     that size. The node keeps one per camera: a fresh 15 MB array for every 1280x720 frame
-    cost it about 7,700 page faults and 10 to 25 ms per frame on a 2-core EPYC."""
+    cost it about 7,700 page faults and 10 to 30 ms per frame on a 2-core EPYC."""
     if reuse is not None and reuse.shape == (height, width, 4):
         return reuse
     return np.empty((height, width, 4), np.float32)
