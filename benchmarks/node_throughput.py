@@ -123,18 +123,6 @@ def paired_latency(probe, camera, labels, segmenter, frame, count: int) -> tuple
     return bare_ms, node_ms
 
 
-def node_overhead_ms(probe) -> float:
-    """The node's own figure for the last 20 frames: received -> outputs published, minus
-    its segment() call (decode, wake-up, views, publishing: what the node adds in-process)."""
-    count = len(probe.received["/diagnostics"])
-    probe.spin_until(lambda: len(probe.received["/diagnostics"]) > count, 3.0)
-    for status in probe.received["/diagnostics"][-1].status:
-        for kv in status.values:
-            if kv.key == "node_overhead_ms_mean_last20":
-                return float(kv.value)
-    return float("nan")
-
-
 def measure(probe, camera, labels, segmenter, frame, args) -> dict:
     """Interleaved rounds, so that load from other processes hits both sides alike."""
     bare_frames = bare_time = node_frames = node_time = 0.0
@@ -149,7 +137,8 @@ def measure(probe, camera, labels, segmenter, frame, args) -> dict:
         b, n = paired_latency(probe, camera, labels, segmenter, frame, 20)
         bare_ms += b
         node_ms += n
-        internal.append(node_overhead_ms(probe))
+        overhead = probe.node_overhead_ms(timeout=3.0)
+        internal.append(float("nan") if overhead is None else overhead)
     bare_fps, node_fps = bare_frames / bare_time, node_frames / node_time
     bare_median, node_median = float(np.median(bare_ms)), float(np.median(node_ms))
     return {

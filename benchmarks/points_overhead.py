@@ -112,24 +112,14 @@ class Rig:
         return self.probe.spin_until(lambda: self.second in self.answered, 60.0)
 
 
-def node_overhead_ms(probe) -> float:
-    """The node's mean over its last 20 frames, from a /diagnostics message sent after them."""
-    received = probe.received["/diagnostics"]
-    count = len(received)
-    if not probe.spin_until(lambda: len(received) > count, 10.0):
-        raise SystemExit("no /diagnostics from segment_node")
-    for status in received[-1].status:
-        for kv in status.values:
-            if kv.key == "node_overhead_ms_mean_last20":
-                return float(kv.value)
-    raise SystemExit("segment_node's /diagnostics has no node_overhead_ms_mean_last20")
-
-
 def window(rig: Rig, frame: np.ndarray, depth: bytes) -> float:
     for _ in range(FRAMES_PER_WINDOW):
         if not rig.send(frame, depth):
             raise SystemExit("segment_node answered no frame within 60 s")
-    return node_overhead_ms(rig.probe)
+    overhead = rig.probe.node_overhead_ms(timeout=10.0)
+    if overhead is None:
+        raise SystemExit("segment_node sent no /diagnostics with node_overhead_ms_mean_last20")
+    return overhead
 
 
 def measure(rig: Rig, frame: np.ndarray, rounds: int) -> dict:

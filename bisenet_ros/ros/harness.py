@@ -141,6 +141,21 @@ class Probe:
             msg_type, topic, keep, reliability_qos(reliability, 10)
         )
 
+    def node_overhead_ms(self, timeout: float) -> float | None:
+        """The node's own mean over its last 20 frames (received -> outputs published, minus
+        segment()), from the next /diagnostics message; None if none comes in ``timeout`` s.
+
+        Needs ``record("/diagnostics", DiagnosticArray)`` first."""
+        received = self.received["/diagnostics"]
+        count = len(received)
+        if not self.spin_until(lambda: len(received) > count, timeout):
+            return None
+        for status in received[-1].status:
+            for kv in status.values:
+                if kv.key == "node_overhead_ms_mean_last20":
+                    return float(kv.value)
+        return None
+
 
 def image_of(msg: Image) -> np.ndarray:
     """An output Image as a numpy array (copy-free view)."""
