@@ -118,7 +118,7 @@ def window(rig: Rig, frame: np.ndarray, depth: bytes) -> float:
             raise SystemExit("segment_node answered no frame within 60 s")
     overhead = rig.probe.node_overhead_ms(timeout=10.0)
     if overhead is None:
-        raise SystemExit("segment_node sent no /diagnostics with node_overhead_ms_mean_last20")
+        raise SystemExit("segment_node reported no overhead on /diagnostics within 10 s")
     return overhead
 
 

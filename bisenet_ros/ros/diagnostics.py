@@ -25,6 +25,7 @@ OK, WARN, ERROR = DiagnosticStatus.OK, DiagnosticStatus.WARN, DiagnosticStatus.E
 PERIOD_S = 1.0  # one report per second
 STEADY = 3  # frames from a publisher before its silence means "stopped"
 INPUT_SITUATIONS = ("no_publisher", "never_arrived", "stopped")  # logged by the reporter
+OVERHEAD_KEY = "node_overhead_ms_mean_last20"  # what the node adds to segment(); benchmarks read it
 
 
 class Assessment(NamedTuple):
@@ -144,7 +145,7 @@ class Timings:
             return {
                 "inference_ms_mean": f"{_mean(self._inference_ms, float('nan')):.1f}",
                 "node_latency_ms_mean_last20": f"{_mean(self._node_ms):.1f}",
-                "node_overhead_ms_mean_last20": f"{_mean(self._overhead_ms):.2f}",
+                OVERHEAD_KEY: f"{_mean(self._overhead_ms):.2f}",
                 "batch_size_mean": f"{_mean(self._batch_sizes):.2f}",
                 "batch_size_max": str(max(self._batch_sizes, default=0)),
             }

@@ -23,6 +23,7 @@ from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, qos_profile_sensor_data
 from sensor_msgs.msg import Image
 
+from .diagnostics import OVERHEAD_KEY
 from .image_conversion import array_to_image
 from .qos import reliability_qos
 
@@ -152,7 +153,7 @@ class Probe:
             return None
         for status in received[-1].status:
             for kv in status.values:
-                if kv.key == "node_overhead_ms_mean_last20":
+                if kv.key == OVERHEAD_KEY:
                     return float(kv.value)
         return None
 
