@@ -1,4 +1,5 @@
-"""Image <-> CDR bytes checked against rclpy's own serialization (the real type support)."""
+"""Image <-> CDR bytes, and PointCloud2 to them, checked against rclpy's own serialization
+(the real type support)."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import numpy as np
 import pytest
 from builtin_interfaces.msg import Time
 from rclpy.serialization import deserialize_message, serialize_message
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import Image, PointCloud2, PointField
 from std_msgs.msg import Header
 
 from bisenet_ros.image_decoding import ImageError
-from bisenet_ros.ros.image_cdr import parse_image, serialize_image
+from bisenet_ros.inference.points import point_dtype, point_fields
+from bisenet_ros.ros.image_cdr import parse_image, serialize_image, serialize_points
 from bisenet_ros.ros.image_conversion import array_to_image
 
 RNG = np.random.default_rng(0)
@@ -33,6 +35,23 @@ def test_serialized_image_is_what_rclpy_reads(frame_id, encoding, shape):
     array = RNG.integers(0, 256, shape, dtype=np.uint8)
     msg = deserialize_message(serialize_image(array, encoding, header(frame_id)), Image)
     assert msg == array_to_image(array, encoding, header(frame_id))
+
+
+@pytest.mark.parametrize("frame_id", ["", "a", "ab", "abc", "abcd", "cam_left_optical"])
+@pytest.mark.parametrize("with_confidence", [True, False])
+def test_point_cloud_is_what_rclpy_reads(frame_id, with_confidence):
+    fields = point_fields(with_confidence)
+    records = RNG.standard_normal((3, 5, 4), np.float32)
+    points = records.view(point_dtype(with_confidence))[..., 0]
+    msg = deserialize_message(serialize_points(points, fields, header(frame_id)), PointCloud2)
+    assert msg.header == header(frame_id)
+    assert (msg.height, msg.width, msg.point_step, msg.row_step) == (3, 5, 16, 80)
+    assert not msg.is_bigendian and not msg.is_dense
+    types = {"<f4": PointField.FLOAT32, "u1": PointField.UINT8}
+    assert [(f.name, f.offset, f.datatype, f.count) for f in msg.fields] == [
+        (name, offset, types[kind], 1) for name, offset, kind in fields
+    ]
+    assert bytes(msg.data) == records.tobytes()
 
 
 @pytest.mark.parametrize(("frame_id", "encoding", "shape"), CASES)
