@@ -54,9 +54,9 @@ class Rig:
                 "depth": probe.camera(f"/{camera}/depth"),
                 "info": probe.camera(f"/{camera}/camera_info", CameraInfo),
             }
-            for topic in ("labels", "confidence"):
-                probe.record(f"{NODE}/{camera}/{topic}")
+            probe.record(f"{NODE}/{camera}/labels")
             probe.record(f"{NODE}/{camera}/points", PointCloud2)
+        probe.record(f"{NODE}/front/confidence")  # rear's points carry it unasked
 
     def stamp(self):
         from builtin_interfaces.msg import Time
@@ -179,16 +179,18 @@ def test_a_late_subscriber_gets_every_class_and_a_threshold_change(rig, node, ti
         assert probe.set_parameters(NODE, {"confidence_threshold": 0.0})[0].successful
 
 
-def test_points_of_a_flat_ground_plane_meet_the_nav2_layers_rules(rig, street_frames):
+def test_points_of_a_flat_ground_plane_meet_the_nav2_layers_rules(
+    rig, street_frames, tiny_segmenter
+):
+    """front's ~/confidence has a subscriber, rear's has none: both clouds carry it."""
     probe = rig.probe
     for camera, image in zip(CAMERAS[:2], street_frames, strict=False):
         sent, cloud = rig.answered(camera, "points", image, ground_depth())
         labels = probe.wait_for(f"{NODE}/{camera}/labels", sent.header.stamp)
-        confidence = probe.wait_for(f"{NODE}/{camera}/confidence", sent.header.stamp)
         # the layer's rules: equal sizes, enough mask data, one stamp, an exact match
         assert cloud.width * cloud.height == labels.width * labels.height
         assert (cloud.height, cloud.width) == SIZE and len(labels.data) >= SIZE[0] * SIZE[1]
-        assert cloud.header == labels.header == confidence.header == sent.header
+        assert cloud.header == labels.header == sent.header
         assert {f.name: f.datatype for f in cloud.fields} == {
             "x": 7, "y": 7, "z": 7, "label": 2, "confidence": 2,
         }  # fmt: skip
@@ -206,9 +208,14 @@ def test_points_of_a_flat_ground_plane_meet_the_nav2_layers_rules(rig, street_fr
         assert np.abs(points["x"][valid] - x[valid]).max() < 1e-3
         np.testing.assert_array_equal(points["label"], np.frombuffer(bytes(labels.data), np.uint8)
                                       .reshape(SIZE))  # fmt: skip
-        np.testing.assert_array_equal(
-            points["confidence"], np.frombuffer(bytes(confidence.data), np.uint8).reshape(SIZE)
-        )
+        if camera == "front":
+            confidence = probe.wait_for(f"{NODE}/front/confidence", sent.header.stamp)
+            assert confidence.header == sent.header
+            expected = np.frombuffer(bytes(confidence.data), np.uint8).reshape(SIZE)
+            np.testing.assert_array_equal(points["confidence"], expected)
+        else:  # the node may have run it in a batch with another camera's frame: +-1
+            expected = tiny_segmenter.segment(image, confidence=True)[0].confidence
+            assert np.abs(points["confidence"].astype(int) - expected).max() <= 1
 
 
 def test_the_nav2_recipe_names_only_classes_the_node_publishes(rig):

@@ -336,11 +336,17 @@ class SegmentNode(LifecycleNode):
         return self._value(outputs.TOGGLE[topic]) and subscribed
 
     def _wants_confidence(self, camera: Camera) -> bool:
-        wanted = self._wants(camera, "confidence") or self._value("confidence_threshold") > 0
+        """For ~/confidence, for the points' confidence field and for the threshold."""
+        wanted = (
+            self._wants(camera, "confidence")
+            or self._wants(camera, "points")
+            or self._value("confidence_threshold") > 0
+        )
         if wanted and not self._segmenter.has_confidence:
             self.get_logger().warning(
-                f"{self._model_path} has no confidence output: ~/confidence is not published "
-                "and confidence_threshold is ignored; re-export the model with "
+                f"{self._model_path} has no confidence output: ~/confidence is not published, "
+                "~/points has no confidence field and confidence_threshold is ignored; "
+                "re-export the model with "
                 "`bisenet export onnx --confidence` to get them",
                 once=True,
             )
