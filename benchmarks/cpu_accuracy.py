@@ -22,6 +22,7 @@ import numpy as np
 from tqdm import tqdm
 
 from bisenet_ros.inference import Segmenter
+from bisenet_ros.inference.bench import machine
 from bisenet_ros.training.evaluation import confusion_matrix, scores
 
 VOID = 255  # what the trainer's evaluation skips; CamVid's void id (11) is mapped to it
@@ -82,6 +83,7 @@ def main() -> int:
 
     report = {
         "model": str(args.model),
+        "machine": machine(),
         "split": args.split,
         "frames": len(files),
         "network_size": list(manifest.input_size),

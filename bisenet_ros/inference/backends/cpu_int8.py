@@ -4,7 +4,8 @@ ONNX Runtime's integer convolutions (MLAS) use VNNI (``avx512_vnni``, ``avx_vnni
 (``amx_int8``) or ARM's dot product (``asimddp``) where the CPU has them. Without them, on
 x86 with AVX2 only, a u8 x s8 product takes three instructions and saturates in 16 bits, and
 what int8 gains depends on the core: at 512x1024 the whole network ran 0.96x fp32 on one
-AVX2-only AMD EPYC and 1.27x on another, a first-generation one (docs/inference.md).
+AVX2-only AMD EPYC, 1.27x on another, a first-generation one, and 1.58x with the same AVX2
+kernels on an Intel Xeon core (docs/inference.md).
 """
 
 from __future__ import annotations
@@ -48,10 +49,10 @@ def log_int8_speed(cpuinfo: Path = Path("/proc/cpuinfo")) -> None:
     elif cpuinfo.is_file():
         log.warning(
             "int8 on onnxruntime: this CPU lists none of %s in %s, so its int8 products take "
-            "several instructions and int8 may run no faster than fp32 (0.96x to 1.27x on "
-            "AVX2-only AMD EPYCs, docs/inference.md) while it costs some agreement; measure "
-            "both here with `bisenet bench` (--precisions fp32 int8), or run int8 on a CPU "
-            "with VNNI (Intel Cascade Lake or Alder Lake and "
+            "several instructions and what int8 gains depends on the core (0.96x to 1.27x "
+            "fp32 on AVX2-only AMD EPYCs, 1.58x with the same kernels on an Intel Xeon core, "
+            "docs/inference.md); measure both here with `bisenet bench` (--precisions fp32 "
+            "int8), or run int8 on a CPU with VNNI (Intel Cascade Lake or Alder Lake and "
             "later, AMD Zen 4 and later) or ARM's dot product",
             ", ".join(INT8_DOT_PRODUCT),
             cpuinfo,
