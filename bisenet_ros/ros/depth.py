@@ -9,6 +9,7 @@ up the depth taken with it.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -22,6 +23,7 @@ from .image_cdr import RawImage
 
 KEEP = 10  # depth images kept per camera: a third of a second at 30 Hz
 WAIT_S = 0.1  # how long the worker waits for a frame's depth that has not arrived yet
+SILENT_S = 1.0  # a depth stream quiet this long is not waited for: its camera is down
 
 
 class DepthError(ValueError):
@@ -43,33 +45,52 @@ class DepthBuffer:
         self.topic = topic  # as subscribed, for messages
         self._added = threading.Condition()
         self._images: deque = deque(maxlen=KEEP)
+        self._last_arrival = -math.inf  # time.monotonic() of the last add
 
     def add(self, image: RawImage) -> None:
         with self._added:
             self._images.append(image)
+            self._last_arrival = time.monotonic()
             self._added.notify_all()
 
     def clear(self) -> None:
         with self._added:
             self._images.clear()
+            self._last_arrival = -math.inf
 
     def match(self, stamp: int, max_offset_ms: float, wait_s: float = WAIT_S) -> RawImage:
         """The depth image stamped closest to ``stamp`` within ``max_offset_ms``, waiting up
         to ``wait_s`` while none as new as the frame has arrived yet (the depth of a frame
-        may come a moment after it); DepthError ``depth_unmatched`` otherwise."""
+        may come a moment after it); DepthError ``depth_unmatched`` otherwise.
+
+        A stream with nothing for ``SILENT_S`` is not waited for: a stopped depth camera
+        would otherwise hold up every frame of every camera by ``wait_s``."""
         max_offset = max_offset_ms * 1e6
         deadline = time.monotonic() + wait_s
         with self._added:
             while True:
                 images = list(self._images)
                 newest = max(map(stamp_ns, images), default=None)
-                remaining = deadline - time.monotonic()
-                if (newest is not None and newest >= stamp - max_offset) or remaining <= 0:
+                now = time.monotonic()
+                silent_s = now - self._last_arrival
+                if (
+                    (newest is not None and newest >= stamp - max_offset)
+                    or now >= deadline
+                    or silent_s > SILENT_S
+                ):
                     break
-                self._added.wait(remaining)
+                self._added.wait(deadline - now)
         if not images:
             raise DepthError(
                 Problem("depth_unmatched", f"no depth image has arrived on {self.topic}")
+            )
+        if silent_s > SILENT_S and newest < stamp - max_offset:
+            raise DepthError(
+                Problem(
+                    "depth_unmatched",
+                    f"no depth image on {self.topic} for {silent_s:.1f} s: is the depth "
+                    "camera running?",
+                )
             )
         nearest = min(images, key=lambda image: abs(stamp_ns(image) - stamp))
         offset_ms = abs(stamp_ns(nearest) - stamp) / 1e6
