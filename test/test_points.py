@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from bisenet_ros.inference.points import (
+    BAND_PIXELS,
     Intrinsics,
     depth_in_metres,
     measured,
@@ -61,6 +62,32 @@ def test_a_reused_record_array_is_built_into_and_replaced_only_for_another_size(
     np.testing.assert_array_equal(first["z"], 2.0)  # an earlier result is not overwritten
     assert record_array(2, 3, records) is records
     assert record_array(3, 2, records).shape == (3, 2, 4)
+
+
+@pytest.mark.parametrize("shape", [(480, 640), (333, 641)])
+def test_a_cloud_built_in_bands_is_the_whole_image_definition(shape):
+    """Clouds larger than one band (and sizes no band divides) are built band by band: every
+    point is what the definition gives for its pixel, the last rows included."""
+    height, width = shape
+    rng = np.random.default_rng(1)
+    depth = rng.uniform(-1.0, 25.0, shape).astype(np.float32)
+    labels = rng.integers(0, 12, shape, dtype=np.uint8)
+    confidence = rng.integers(0, 256, shape, dtype=np.uint8)
+    k = Intrinsics(500.0, 480.0, width / 2 - 3.5, height / 2 + 1.25)
+    records = record_array(height, width)
+    records[:] = 99.0  # leftovers: every byte must be written
+    points = organized_points(depth, labels, confidence, k, 20.0, out=records)
+    assert height * width > BAND_PIXELS  # more than one band
+    with np.errstate(invalid="ignore"):
+        z = np.where((depth > 0) & (depth <= 20.0), depth, np.float32(np.nan))
+    rays_x = ((np.arange(width) - k.cx) / k.fx).astype(np.float32)
+    rays_y = ((np.arange(height) - k.cy) / k.fy).astype(np.float32)
+    np.testing.assert_array_equal(points["z"], z)
+    np.testing.assert_array_equal(points["x"], rays_x[None, :] * z)
+    np.testing.assert_array_equal(points["y"], rays_y[:, None] * z)
+    np.testing.assert_array_equal(points["label"], labels)
+    np.testing.assert_array_equal(points["confidence"], confidence)
+    assert not np.frombuffer(points.tobytes(), np.uint8).reshape(-1, 16)[:, 14:].any()
 
 
 def test_depth_units_and_nearest_resize():

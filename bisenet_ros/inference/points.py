@@ -16,6 +16,9 @@ import numpy as np
 
 # depth image encodings (REP 118) -> metres per unit
 DEPTH_SCALE = {"16UC1": 0.001, "32FC1": 1.0}
+# pixels per band of organized_points: a band's intermediates (about 20 bytes per pixel)
+# fit in a core's L2 cache; bands of 32K to 64K pixels were fastest at 640x480 and 1280x720
+BAND_PIXELS = 65536
 
 
 @dataclass(frozen=True)
@@ -75,22 +78,43 @@ def organized_points(
     ``depth_m``: HxW metres along the optical axis, the same size as ``labels``. Depth 0,
     NaN, negative or beyond ``max_depth_m`` is no measurement: that point's x, y, z are NaN.
     ``out``: an array from ``record_array`` to build into, reused when it has this size.
+
+    The cloud is built in bands of rows, about ``BAND_PIXELS`` pixels each, so that each
+    band's intermediate arrays stay in the CPU's cache: in the node on the development Xeon,
+    2.1 ms against 2.4 ms for the whole image at once at 640x480, 5.0 against 6.0 ms at
+    1280x720 (median of this call).
     """
     if depth_m.shape != labels.shape:
         raise ValueError(f"depth {depth_m.shape} and labels {labels.shape} differ in size")
     height, width = labels.shape
     k = intrinsics
-    z = measured(depth_m.astype(np.float32, copy=False), max_depth_m)
     # float32 throughout (intrinsics from a CameraInfo are float64): the records are 16 bytes
     rays_x = ((np.arange(width) - k.cx) / k.fx).astype(np.float32)[None, :]
     rays_y = ((np.arange(height) - k.cy) / k.fy).astype(np.float32)[:, None]
+    out = record_array(height, width, out)
+    rows = max(1, BAND_PIXELS // width)
+    for top in range(0, height, rows):
+        band = slice(top, top + rows)
+        _build_band(
+            depth_m[band].astype(np.float32, copy=False),
+            labels[band],
+            None if confidence is None else confidence[band],
+            rays_x,
+            rays_y[band],
+            max_depth_m,
+            out[band],
+        )
+    return out.view(point_dtype(confidence is not None))[..., 0]
+
+
+def _build_band(depth_m, labels, confidence, rays_x, rays_y, max_depth_m, out) -> None:
+    """``organized_points`` for a band of rows, into ``out`` (that band of the records)."""
+    z = measured(depth_m, max_depth_m)
     # label and confidence share the record's last 4 bytes: [label, confidence, 0, 0]
     zeros = np.zeros_like(labels)
     tail = cv2.merge([labels, zeros if confidence is None else confidence, zeros, zeros])
-    out = record_array(height, width, out)
     # OpenCV interleaves the columns into 16-byte records 3x faster than numpy's stack
     cv2.merge([rays_x * z, rays_y * z, z, tail.view("<f4")[..., 0]], dst=out)
-    return out.view(point_dtype(confidence is not None))[..., 0]
 
 
 def record_array(height: int, width: int, reuse: np.ndarray | None = None) -> np.ndarray:
