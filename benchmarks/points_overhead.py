@@ -7,7 +7,9 @@ all on one stamp; the next frame once the previous one is answered) and the cons
 published, minus its segment() call (``node_overhead_ms_mean_last20`` in /diagnostics). It
 is read after windows without and with a subscriber on ``~/points`` (the node builds points
 only when somebody listens); the windows alternate so that load from other processes hits
-both. The points subscriber takes the serialized bytes, as a C++ consumer such as Nav2 does.
+both. The points subscriber is what Nav2's semantic segmentation layer has: the sensor-data
+QoS (best effort, depth 5), taking the serialized bytes as a C++ consumer does; the clouds it
+received are counted, so a lost cloud shows.
 
     source env.bash
     python benchmarks/points_overhead.py --json benchmarks/results/points_overhead.json
@@ -71,12 +73,11 @@ class Rig:
         )
 
     def subscribe_points(self):
+        from rclpy.qos import qos_profile_sensor_data
         from sensor_msgs.msg import PointCloud2
 
-        from bisenet_ros.ros.qos import reliability_qos
-
         return self.probe.node.create_subscription(
-            PointCloud2, f"{NODE}/points", self._count, reliability_qos("reliable", 10), raw=True
+            PointCloud2, f"{NODE}/points", self._count, qos_profile_sensor_data, raw=True
         )
 
     def _count(self, _data: bytes) -> None:

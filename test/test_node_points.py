@@ -230,6 +230,43 @@ def test_the_nav2_recipe_names_only_classes_the_node_publishes(rig):
     assert {c.class_name for c in received[-1].class_map} == set(bundled.class_names)
 
 
+def test_the_nav2_layers_best_effort_subscribers_get_mask_confidence_and_cloud(
+    rig, node, street_frames
+):
+    """The layer reads the three per-frame topics with the sensor-data QoS (best effort) and
+    pairs them by stamp. A 1.2 MB cloud is over Fast DDS's default 0.5 MB shared-memory
+    segment, which drops larger best-effort samples: one frame's three must still arrive."""
+    from conftest import probe_node
+    from sensor_msgs.msg import Image, PointCloud2
+
+    topics = {f"{NODE}/front/{name}": kind for name, kind in
+              [("labels", Image), ("confidence", Image), ("points", PointCloud2)]}  # fmt: skip
+    with probe_node("nav2_layer_probe") as layer:
+        for topic, kind in topics.items():
+            layer.record(topic, kind, "best_effort")
+
+        def stamp(msg) -> tuple[int, int]:
+            return msg.header.stamp.sec, msg.header.stamp.nanosec
+
+        def one_frame_of_each() -> set:
+            return set.intersection(*({stamp(m) for m in layer.received[t]} for t in topics))
+
+        image = rig.publishers["front"]["image"]
+        for attempt in range(30):  # discovery of the new subscribers may lose the first
+            image.publish(rig.frame("front", street_frames[0], ground_depth()))
+            if layer.spin_until(one_frame_of_each, min(1.0 + 0.5 * attempt, 5.0)):
+                break
+        assert one_frame_of_each(), node.log()[-2000:]
+        first = min(one_frame_of_each())
+        labels, _, cloud = (next(m for m in layer.received[t] if stamp(m) == first)
+                            for t in topics)  # fmt: skip
+    assert cloud.width * cloud.height == labels.width * labels.height
+    assert len(cloud.data) == cloud.row_step * cloud.height > 1_000_000
+    np.testing.assert_array_equal(
+        cloud_points(cloud)["label"], np.frombuffer(bytes(labels.data), np.uint8).reshape(SIZE)
+    )
+
+
 BAD_DEPTH = [  # reason, the depth sent, its stamp's offset from the frame's
     ("depth_encoding", "32FC1_as_rgb8", 0),
     ("depth_size", "half_size", 0),
