@@ -235,7 +235,7 @@ def test_the_nav2_layers_best_effort_subscribers_get_mask_confidence_and_cloud(
 ):
     """The layer reads the three per-frame topics with the sensor-data QoS (best effort) and
     pairs them by stamp. A 1.2 MB cloud is over Fast DDS's default 0.5 MB shared-memory
-    segment, which drops larger best-effort samples: one frame's three must still arrive."""
+    segment, which loses most larger best-effort samples: one frame's three must arrive."""
     from conftest import probe_node
     from sensor_msgs.msg import Image, PointCloud2
 
