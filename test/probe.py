@@ -48,15 +48,21 @@ class TestProbe(Probe):
         self.spin_until(lambda: self.find(topic, stamp) is not None, timeout)
         return self.find(topic, stamp)
 
-    def publish_until_answered(self, camera, make_frame: Callable[[], Image], topic: str):
+    def publish_until_answered(
+        self, camera, make_frame: Callable[[], Image], topic: str, *also: str
+    ):
         """Publish fresh frames until ``topic`` answers one of them (best effort may lose a
-        frame while discovery settles, and a busy node answers late); the answer, or None
-        after 30 frames, each waited for longer than the last (up to 5 s)."""
+        frame while discovery settles, and a busy node answers late), and every topic of
+        ``also`` answers that same frame; the answer on ``topic``, or None after 30 frames,
+        each waited for longer than the last (up to 5 s)."""
         stamps = []
 
+        def answered(msg) -> bool:
+            stamp = msg.header.stamp
+            return stamp in stamps and all(self.find(t, stamp) is not None for t in also)
+
         def answer():
-            return next((m for m in self.received.get(topic, []) if m.header.stamp in stamps),
-                        None)  # fmt: skip
+            return next(filter(answered, self.received.get(topic, [])), None)
 
         for attempt in range(30):
             msg = make_frame()

@@ -239,31 +239,21 @@ def test_the_nav2_layers_best_effort_subscribers_get_mask_confidence_and_cloud(
     from conftest import probe_node
     from sensor_msgs.msg import Image, PointCloud2
 
-    topics = {f"{NODE}/front/{name}": kind for name, kind in
-              [("labels", Image), ("confidence", Image), ("points", PointCloud2)]}  # fmt: skip
+    labels, confidence, points = (
+        f"{NODE}/front/{name}" for name in ("labels", "confidence", "points")
+    )
     with probe_node("nav2_layer_probe") as layer:
-        for topic, kind in topics.items():
+        for topic, kind in [(labels, Image), (confidence, Image), (points, PointCloud2)]:
             layer.record(topic, kind, "best_effort")
-
-        def stamp(msg) -> tuple[int, int]:
-            return msg.header.stamp.sec, msg.header.stamp.nanosec
-
-        def one_frame_of_each() -> set:
-            return set.intersection(*({stamp(m) for m in layer.received[t]} for t in topics))
-
+        make_frame = lambda: rig.frame("front", street_frames[0], ground_depth())  # noqa: E731
         image = rig.publishers["front"]["image"]
-        for attempt in range(30):  # discovery of the new subscribers may lose the first
-            image.publish(rig.frame("front", street_frames[0], ground_depth()))
-            if layer.spin_until(one_frame_of_each, min(1.0 + 0.5 * attempt, 5.0)):
-                break
-        assert one_frame_of_each(), node.log()[-2000:]
-        first = min(one_frame_of_each())
-        labels, _, cloud = (next(m for m in layer.received[t] if stamp(m) == first)
-                            for t in topics)  # fmt: skip
-    assert cloud.width * cloud.height == labels.width * labels.height
+        cloud = layer.publish_until_answered(image, make_frame, points, labels, confidence)
+        assert cloud is not None, node.log()[-2000:]
+        mask = layer.find(labels, cloud.header.stamp)
+    assert cloud.width * cloud.height == mask.width * mask.height
     assert len(cloud.data) == cloud.row_step * cloud.height > 1_000_000
     np.testing.assert_array_equal(
-        cloud_points(cloud)["label"], np.frombuffer(bytes(labels.data), np.uint8).reshape(SIZE)
+        cloud_points(cloud)["label"], np.frombuffer(bytes(mask.data), np.uint8).reshape(SIZE)
     )
 
 
